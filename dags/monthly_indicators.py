@@ -1,0 +1,71 @@
+"""
+### 月度营商环境指标 · monthly business-environment indicators
+
+Runs at 03:00 Asia/Shanghai on the 1st of each month; its data interval is the previous
+month, which is the month it reports on. Backfill past months with
+`airflow backfill create --dag-id monthly_indicators --from-date ... --to-date ...`.
+
+1. **wait_for_departments** – freshness gate: all four department datasets must cover the
+   month (latest `updated_at` at or after month end). Reschedules itself while waiting and
+   fails naming the stale departments once the deadline passes.
+2. **compute_snapshot** – a new immutable snapshot version (`sql/indicators/*.sql`).
+3. **validate_snapshot** – the Great Expectations snapshot suite; a broken snapshot stops here.
+4. **publish_snapshot** – dashboards read it through `mart.v_indicator_latest`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pendulum
+from airflow.sdk import Asset, CronDataIntervalTimetable, dag, task
+
+INDICATOR_SNAPSHOT = Asset("bizenv://mart/indicator_snapshot")
+FRESHNESS_DEADLINE = dt.timedelta(hours=12)
+
+
+@dag(
+    dag_id="monthly_indicators",
+    schedule=CronDataIntervalTimetable("0 3 1 * *", timezone="Asia/Shanghai"),
+    start_date=pendulum.datetime(2024, 1, 1, tz="Asia/Shanghai"),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["bizenv", "indicators", "monthly"],
+    default_args={
+        "owner": "data-platform",
+        "retries": 2,
+        "retry_delay": dt.timedelta(minutes=5),
+    },
+)
+def monthly_indicators():
+    @task.sensor(poke_interval=600, timeout=FRESHNESS_DEADLINE.total_seconds() + 3600, mode="reschedule")
+    def wait_for_departments(data_interval_start=None, data_interval_end=None):
+        from bizenv_airflow.monthly import freshness_gate
+
+        return freshness_gate(data_interval_start, data_interval_end, FRESHNESS_DEADLINE)
+
+    @task
+    def compute_snapshot(data_interval_start=None) -> str:
+        from bizenv_airflow.monthly import compute_month
+
+        return compute_month(data_interval_start)
+
+    @task(retries=0)
+    def validate_snapshot(run_id: str) -> str:
+        from bizenv_airflow.monthly import validate_run
+
+        return validate_run(run_id)
+
+    @task(outlets=[INDICATOR_SNAPSHOT])
+    def publish_snapshot(run_id: str) -> dict:
+        from bizenv_airflow.monthly import publish_run
+
+        return publish_run(run_id)
+
+    run_id = compute_snapshot()
+    wait_for_departments() >> run_id
+    publish_snapshot(validate_snapshot(run_id))
+
+
+monthly_indicators()

@@ -1,0 +1,236 @@
+"""The `bizenv` command line (DESIGN §9). A public interface: commands and outputs are stable.
+
+Errors a user can fix end the command with one line on stderr and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from bizenv.settings import load_settings
+
+EXIT_REJECTED = 2
+EXIT_ERROR = 1
+
+
+def _print_frame(frame: pd.DataFrame, fmt: str) -> None:
+    if fmt == "json":
+        print(frame.to_json(orient="records", force_ascii=False, date_format="iso"))
+    elif fmt == "csv":
+        frame.to_csv(sys.stdout, index=False, quoting=csv.QUOTE_MINIMAL)
+    elif frame.empty:
+        print("(no rows)")
+    else:
+        print(frame.to_string(index=False))
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from bizenv.warehouse import upgrade
+
+    settings = load_settings()
+    revision = upgrade(settings)
+    print(f"warehouse at revision {revision}")
+    return 0
+
+
+def cmd_ingest_file(args: argparse.Namespace) -> int:
+    from bizenv.ingest import DEFAULT_MAX_BAD_SHARE, ingest_file
+
+    summary = ingest_file(
+        load_settings(),
+        args.dataset,
+        Path(args.path),
+        max_bad_share=args.max_bad_share if args.max_bad_share is not None else DEFAULT_MAX_BAD_SHARE,
+    )
+    print(json.dumps(summary.as_dict(), ensure_ascii=False))
+    if summary.status != "loaded":
+        print(f"error: {summary.reason}", file=sys.stderr)
+        return EXIT_REJECTED
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from bizenv.sources import ingest_source
+
+    summaries = ingest_source(load_settings(), args.source)
+    for summary in summaries:
+        print(json.dumps(summary.as_dict(), ensure_ascii=False))
+    rejected = [s for s in summaries if s.status != "loaded"]
+    for summary in rejected:
+        print(f"error: {summary.reason}", file=sys.stderr)
+    return EXIT_REJECTED if rejected else 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from bizenv.simulate import simulate, write_files
+
+    first, _, last = args.months.partition(":")
+    data = simulate(entities=args.entities, months=(first, last or first), seed=args.seed)
+    paths = write_files(data, Path(args.out))
+    for dataset, path in paths.items():
+        print(f"{dataset}: {len(getattr(data, dataset))} rows -> {path}")
+    return 0
+
+
+def cmd_simulate_serve(args: argparse.Namespace) -> int:
+    from bizenv.department_api import run_department_api
+
+    run_department_api(Path(args.data), args.host, args.port, args.token)
+    return 0
+
+
+def cmd_indicators_compute(args: argparse.Namespace) -> int:
+    from bizenv.indicators import compute_snapshot
+    from bizenv.warehouse import connect
+
+    with connect(load_settings()) as engine:
+        run = compute_snapshot(engine, args.month, triggered_by="cli")
+    print(
+        json.dumps(
+            {
+                "run_id": run.run_id,
+                "month": run.month,
+                "version": run.version,
+                "status": run.status,
+                "rows": run.row_count,
+            },
+            ensure_ascii=False,
+        )
+    )
+    return 0
+
+
+def cmd_indicators_show(args: argparse.Namespace) -> int:
+    from bizenv.indicators import show
+    from bizenv.warehouse import connect
+
+    with connect(load_settings()) as engine:
+        frame = show(engine, args.month, args.region)
+    _print_frame(frame, args.format)
+    return 0
+
+
+def cmd_quarantine_list(args: argparse.Namespace) -> int:
+    from bizenv.quarantine import list_quarantine
+    from bizenv.warehouse import connect
+
+    with connect(load_settings()) as engine:
+        frame = list_quarantine(engine, args.dataset, include_resolved=args.all)
+    _print_frame(frame, args.format)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bizenv.demo import run_demo
+
+    return run_demo(load_settings(), args.month)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bizenv", description="营商环境 cross-department data pipeline")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    db = commands.add_parser("db", help="warehouse schema").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="create or migrate the warehouse").set_defaults(func=cmd_db_upgrade)
+
+    simulate = commands.add_parser("simulate", help="synthetic department data")
+    simulate.add_argument("--out", help="directory for the department files")
+    simulate.add_argument("--entities", type=int, default=500)
+    simulate.add_argument("--months", default="2024-01:2024-06", help="FIRST:LAST, e.g. 2024-01:2024-06")
+    simulate.add_argument("--seed", type=int, default=7)
+    simulate.set_defaults(func=cmd_simulate)
+    serve = simulate.add_subparsers(dest="simulate_command").add_parser(
+        "serve", help="run a local department HTTP API over simulated data"
+    )
+    serve.add_argument("--data", required=True, help="directory written by `bizenv simulate --out`")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--token", required=True, help="bearer token the API expects")
+    serve.set_defaults(func=cmd_simulate_serve)
+
+    ingest_file = commands.add_parser("ingest-file", help="one department file; prints a JSON summary")
+    ingest_file.add_argument("dataset")
+    ingest_file.add_argument("path")
+    ingest_file.add_argument(
+        "--max-bad-share",
+        type=float,
+        default=None,
+        help="reject the batch above this share of bad rows (default 0.05)",
+    )
+    ingest_file.set_defaults(func=cmd_ingest_file)
+
+    ingest = commands.add_parser("ingest", help="one configured source, incremental")
+    ingest.add_argument("source")
+    ingest.set_defaults(func=cmd_ingest)
+
+    indicators = commands.add_parser("indicators", help="monthly indicator snapshots").add_subparsers(
+        dest="indicators_command", required=True
+    )
+    compute = indicators.add_parser("compute", help="compute, validate and publish a month")
+    compute.add_argument("--month", required=True)
+    compute.set_defaults(func=cmd_indicators_compute)
+    show = indicators.add_parser("show", help="the latest published snapshot of a month")
+    show.add_argument("--month", required=True)
+    show.add_argument("--region")
+    show.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    show.set_defaults(func=cmd_indicators_show)
+
+    quarantine = commands.add_parser("quarantine", help="rejected rows").add_subparsers(
+        dest="quarantine_command", required=True
+    )
+    qlist = quarantine.add_parser("list", help="open quarantined rows with their reasons")
+    qlist.add_argument("--dataset")
+    qlist.add_argument("--all", action="store_true", help="include resolved rows")
+    qlist.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    qlist.set_defaults(func=cmd_quarantine_list)
+
+    demo = commands.add_parser("demo", help="a whole month end to end, through Airflow")
+    demo.add_argument("--month", default="2024-06")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.command == "simulate" and getattr(args, "simulate_command", None) is None and not args.out:
+        parser.error("simulate needs --out DIR (or the `serve` subcommand)")
+    from bizenv.datasets import UnknownDatasetError
+    from bizenv.sources.files import BatchRejected
+
+    try:
+        return args.func(args)
+    except (BatchRejected, UnknownDatasetError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_REJECTED
+    except (ValueError, RuntimeError, FileNotFoundError) as error:
+        print(f"error: {str(error).splitlines()[0] if str(error) else type(error).__name__}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def run() -> None:
+    """Console entry point. Ends the process without interpreter finalization: DuckDB's
+    bindings report spurious leaks at shutdown once Great Expectations is loaded, and all
+    work is committed and flushed by now."""
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,412 @@
+"""One batch end to end: land → standardize → validate → quarantine → merge → record.
+
+`ingest_frame` is the single code path behind `bizenv ingest-file`, the connectors and the
+Airflow ingest DAGs. Everything after landing happens in one warehouse transaction, so a
+batch either reaches core, quarantine and ops.batch together or not at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import Connection, Engine
+
+from bizenv import codes
+from bizenv.datasets import Dataset, get_dataset
+from bizenv.landing import land_raw_batch, read_landed_batch
+from bizenv.reasons import describe
+from bizenv.settings import Settings
+from bizenv.sources.files import BatchRejected, file_checksum, read_department_file
+from bizenv.standardize import FAILURE_COLUMNS, code_checks, protect_personal_ids, standardize
+from bizenv.validate import run_suite
+from bizenv.warehouse import bulk_insert, connect, query_df, run_sql
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BAD_SHARE = 0.05
+PERSONAL_ID_COLUMNS = {"legal_rep_id", "applicant_id"}
+
+
+@dataclass
+class BatchSummary:
+    batch_id: str
+    dataset: str
+    extracted: int
+    loaded: int
+    quarantined: int
+    duplicates: int
+    status: str
+    reason: str | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+
+
+def new_batch_id(dataset: str) -> str:
+    return f"{dataset}-{utc_now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+
+
+def _resolve_legacy_codes(conn: Connection, rows: pd.DataFrame) -> pd.DataFrame:
+    """Fill a missing USCC from the legacy-code crosswalk; report the ones it cannot fill."""
+    missing = rows["uscc"].isna() & rows["legacy_reg_no"].notna()
+    if not missing.any():
+        return pd.DataFrame(columns=FAILURE_COLUMNS)
+    crosswalk = query_df(conn, "ops/lookup_crosswalk.sql").set_index("legacy_reg_no")["uscc"]
+    resolved = rows.loc[missing, "legacy_reg_no"].map(crosswalk)
+    rows.loc[missing, "uscc"] = resolved.astype("string")
+    unresolved = missing & rows["uscc"].isna()
+    return pd.DataFrame(
+        {
+            "source_row": rows.loc[unresolved, "source_row"].to_numpy(),
+            "field": "uscc",
+            "rule": "uscc_unresolved",
+            "value": rows.loc[unresolved, "legacy_reg_no"].fillna("").to_numpy(),
+        }
+    )
+
+
+def _masked_records(raw: pd.DataFrame) -> pd.Series:
+    """The raw row as JSON for quarantine, with personal ID numbers masked."""
+    shown = raw.drop(columns=["source_row"]).copy()
+    for column in PERSONAL_ID_COLUMNS & set(shown.columns):
+        shown[column] = shown[column].map(lambda v: codes.mask_resident_id(str(v).strip()) if v else v)
+    return pd.Series(
+        [json.dumps(r, ensure_ascii=False) for r in shown.to_dict(orient="records")], index=raw.index
+    )
+
+
+def _quarantine_frame(
+    dataset: Dataset,
+    batch_id: str,
+    raw: pd.DataFrame,
+    rows: pd.DataFrame,
+    failures: pd.DataFrame,
+    now: dt.datetime,
+) -> pd.DataFrame:
+    failures = failures.copy()
+    failures["value"] = [
+        codes.mask_resident_id(v) if f in PERSONAL_ID_COLUMNS and v else v
+        for f, v in zip(failures["field"], failures["value"].fillna(""), strict=True)
+    ]
+    texts = [
+        describe(dataset.name, f, r, v)
+        for f, r, v in failures[["field", "rule", "value"]].itertuples(index=False)
+    ]
+    failures["zh"] = [t[0] for t in texts]
+    failures["en"] = [t[1] for t in texts]
+    failures["item"] = [
+        {"field": f, "rule": r, "value": v}
+        for f, r, v in failures[["field", "rule", "value"]].itertuples(index=False)
+    ]
+    grouped = failures.groupby("source_row", sort=True).agg(
+        failures=("item", lambda items: json.dumps(list(items), ensure_ascii=False)),
+        reason_zh=("zh", "；".join),
+        reason_en=("en", "; ".join),
+    )
+    by_row = rows.set_index("source_row")
+    raw_by_row = raw.set_index("source_row", drop=False)
+    source_rows = grouped.index
+    return pd.DataFrame(
+        {
+            "batch_id": batch_id,
+            "source_row": source_rows.astype("int64"),
+            "record_key": by_row.loc[source_rows, dataset.key].astype("string").to_numpy(),
+            "region_code": by_row.loc[source_rows, "region_code"].astype("string").to_numpy(),
+            "record": _masked_records(raw_by_row.loc[source_rows]).to_numpy(),
+            "failures": grouped["failures"].to_numpy(),
+            "reason_zh": grouped["reason_zh"].to_numpy(),
+            "reason_en": grouped["reason_en"].to_numpy(),
+            "quarantined_at": now,
+            "resolved_at": pd.NaT,
+            "resolved_by_batch": None,
+        }
+    )
+
+
+def _stage_frame(dataset: Dataset, batch_id: str, rows: pd.DataFrame, pii_key: bytes) -> pd.DataFrame:
+    staged = rows.copy()
+    if dataset.name == "registration":
+        staged = protect_personal_ids(
+            staged, "legal_rep_id", pii_key, "legal_rep_id_hash", "legal_rep_id_masked"
+        )
+    if dataset.name == "real_estate_case":
+        company = staged["applicant_type"] == "企业"
+        staged["applicant_uscc"] = staged["applicant_id"].where(company)
+        staged = protect_personal_ids(
+            staged, "applicant_id", pii_key, "applicant_id_hash", "applicant_id_masked", personal=~company
+        )
+    for column in dataset.columns:
+        if column.kind == "date":
+            staged[column.name] = staged[column.name].dt.date
+    staged.insert(0, "batch_id", batch_id)
+    return staged
+
+
+def _drop_shadowed_failures(failures: pd.DataFrame) -> pd.DataFrame:
+    """A value blanked by standardization (unreadable, Excel-mangled) also fails `required`;
+    report the cause, not the echo."""
+    if failures.empty:
+        return failures
+    failures = failures.reset_index(drop=True)
+    specific = failures["rule"] != "required"
+    causes = set(zip(failures.loc[specific, "source_row"], failures.loc[specific, "field"], strict=True))
+    echo = [
+        (r, f) in causes and rule == "required"
+        for r, f, rule in failures[["source_row", "field", "rule"]].itertuples(index=False)
+    ]
+    return failures[~pd.Series(echo, dtype=bool)].drop_duplicates(["source_row", "field", "rule"])
+
+
+@dataclass(frozen=True)
+class LandedBatch:
+    """An opened batch whose raw rows sit in the landing zone, ready to be loaded."""
+
+    batch_id: str
+    dataset: str
+    landing_path: str
+    origin: str
+    extracted: int
+
+
+def land_batch(
+    settings: Settings,
+    engine: Engine,
+    dataset: Dataset,
+    raw: pd.DataFrame,
+    *,
+    source: str,
+    file_name: str | None,
+    checksum: str | None,
+    watermark: tuple[dt.datetime | None, dt.datetime | None] = (None, None),
+) -> LandedBatch:
+    """Open a batch in ops.batch and keep its raw rows as an immutable landing file."""
+    batch_id = new_batch_id(dataset.name)
+    started = utc_now()
+    with engine.begin() as conn:
+        run_sql(
+            conn,
+            "ops/start_batch.sql",
+            {
+                "batch_id": batch_id,
+                "source": source,
+                "dataset": dataset.name,
+                "file_name": file_name,
+                "checksum": checksum,
+                "watermark_from": watermark[0],
+                "watermark_to": watermark[1],
+                "started_at": started,
+            },
+        )
+    origin = file_name or source
+    try:
+        path = land_raw_batch(settings.landing_root, dataset.name, batch_id, raw, started.date())
+    except Exception as error:
+        _fail(engine, batch_id, len(raw), error)
+        raise
+    return LandedBatch(batch_id, dataset.name, path, origin, len(raw))
+
+
+def load_batch(
+    settings: Settings, engine: Engine, landed: LandedBatch, *, max_bad_share: float = DEFAULT_MAX_BAD_SHARE
+) -> BatchSummary:
+    """Standardize, validate, quarantine and merge a landed batch in one transaction."""
+    dataset = get_dataset(landed.dataset)
+    try:
+        raw = read_landed_batch(landed.landing_path)
+        return _process(settings, engine, dataset, raw, landed, max_bad_share)
+    except Exception as error:
+        _fail(engine, landed.batch_id, landed.extracted, error)
+        raise
+
+
+def _fail(engine: Engine, batch_id: str, extracted: int, error: Exception) -> None:
+    message = str(error).splitlines()[0] if str(error) else ""
+    with engine.begin() as conn:
+        run_sql(
+            conn,
+            "ops/finish_batch.sql",
+            {
+                "batch_id": batch_id,
+                "landing_path": None,
+                "extracted": extracted,
+                "loaded": 0,
+                "quarantined": 0,
+                "duplicates": 0,
+                "status": "failed",
+                "reason": f"{type(error).__name__}: {message}"[:500],
+                "finished_at": utc_now(),
+            },
+        )
+
+
+def ingest_frame(
+    settings: Settings,
+    engine: Engine,
+    dataset: Dataset,
+    raw: pd.DataFrame,
+    *,
+    source: str,
+    file_name: str | None,
+    checksum: str | None,
+    max_bad_share: float = DEFAULT_MAX_BAD_SHARE,
+    watermark: tuple[dt.datetime | None, dt.datetime | None] = (None, None),
+) -> BatchSummary:
+    """Take one extracted batch (text columns + source_row) into the warehouse."""
+    landed = land_batch(
+        settings,
+        engine,
+        dataset,
+        raw,
+        source=source,
+        file_name=file_name,
+        checksum=checksum,
+        watermark=watermark,
+    )
+    return load_batch(settings, engine, landed, max_bad_share=max_bad_share)
+
+
+def _process(
+    settings: Settings,
+    engine: Engine,
+    dataset: Dataset,
+    raw: pd.DataFrame,
+    landed: LandedBatch,
+    max_bad_share: float,
+) -> BatchSummary:
+    batch_id, origin, landing = landed.batch_id, landed.origin, landed.landing_path
+    now = utc_now()
+    raw = raw.astype({c: object for c in raw.columns if c != "source_row"}).fillna("")
+    typed = standardize(dataset, raw)
+    rows = typed.rows
+    content = [c for c in rows.columns if c != "source_row"]
+    duplicate = rows.duplicated(subset=content, keep="first")
+    unique_rows = rows[~duplicate].reset_index(drop=True)
+    failures = [typed.failures[typed.failures["source_row"].isin(unique_rows["source_row"])]]
+    with engine.connect() as conn:
+        if dataset.name == "registration":
+            failures.append(_resolve_legacy_codes(conn, unique_rows))
+    failures.append(code_checks(dataset, unique_rows))
+    outcome = run_suite(dataset.name, unique_rows)
+    failures.append(outcome.failures)
+    all_failures = _drop_shadowed_failures(pd.concat([f for f in failures if not f.empty] or [failures[0]]))
+    bad_rows = set(all_failures["source_row"].astype("int64"))
+    extracted = len(raw)
+    duplicates = int(duplicate.sum())
+    bad_share = len(bad_rows) / max(len(unique_rows), 1)
+    if bad_share > max_bad_share:
+        reason = (
+            f"{origin}: {len(bad_rows)} of {len(unique_rows)} rows fail validation "
+            f"({bad_share:.1%} > {max_bad_share:.0%} allowed); batch rejected"
+        )
+        summary = BatchSummary(batch_id, dataset.name, extracted, 0, 0, 0, "rejected", reason)
+        with engine.begin() as conn:
+            _record_results(conn, dataset, batch_id, outcome.results, now)
+            _finish(conn, summary, landing, now)
+        return summary
+
+    good = unique_rows[~unique_rows["source_row"].isin(bad_rows)]
+    staged = _stage_frame(dataset, batch_id, good, settings.pii_key)
+    quarantine = _quarantine_frame(dataset, batch_id, raw, unique_rows, all_failures, now)
+    with engine.begin() as conn:
+        _record_results(conn, dataset, batch_id, outcome.results, now)
+        bulk_insert(conn, f"quarantine.{dataset.name}", quarantine)
+        bulk_insert(conn, f"ops.stage_{dataset.name}", staged)
+        params = {"batch_id": batch_id, "changed_at": now, "resolved_at": now}
+        applicable = int(
+            query_df(conn, f"merge/{dataset.name}/count_applicable.sql", params)["applicable"][0]
+        )
+        for statement in MERGE_STEPS[dataset.name]:
+            run_sql(conn, f"merge/{dataset.name}/{statement}.sql", params)
+        run_sql(conn, f"merge/{dataset.name}/resolve_quarantine.sql", params)
+        run_sql(conn, f"merge/{dataset.name}/clear_stage.sql", params)
+        summary = BatchSummary(
+            batch_id,
+            dataset.name,
+            extracted,
+            applicable,
+            len(quarantine),
+            duplicates + len(staged) - applicable,
+            "loaded",
+        )
+        _finish(conn, summary, landing, now)
+    if summary.extracted != summary.loaded + summary.quarantined + summary.duplicates:
+        raise AssertionError(f"batch {batch_id} does not reconcile: {summary}")
+    return summary
+
+
+MERGE_STEPS: dict[str, tuple[str, ...]] = {
+    "registration": ("upsert_registration", "insert_entity_versions", "close_entity_versions"),
+    "tax_filing": ("upsert_tax_filing",),
+    "credit_record": ("upsert_credit_record",),
+    "real_estate_case": ("upsert_real_estate_case",),
+}
+
+
+def _record_results(
+    conn: Connection, dataset: Dataset, batch_id: str, results: pd.DataFrame, now: dt.datetime
+) -> None:
+    frame = results.drop_duplicates(["rule", "column_name"]).copy()
+    frame.insert(0, "batch_id", batch_id)
+    frame.insert(1, "dataset", dataset.name)
+    frame.insert(2, "suite", dataset.name)
+    frame["checked_at"] = now
+    bulk_insert(conn, "ops.validation_result", frame)
+
+
+def _finish(conn: Connection, summary: BatchSummary, landing: str, now: dt.datetime) -> None:
+    run_sql(
+        conn,
+        "ops/finish_batch.sql",
+        {
+            "batch_id": summary.batch_id,
+            "landing_path": landing,
+            "extracted": summary.extracted,
+            "loaded": summary.loaded,
+            "quarantined": summary.quarantined,
+            "duplicates": summary.duplicates,
+            "status": summary.status,
+            "reason": summary.reason,
+            "finished_at": utc_now(),
+        },
+    )
+
+
+def ingest_file(
+    settings: Settings,
+    dataset_name: str,
+    path: Path,
+    *,
+    source: str = "file",
+    max_bad_share: float = DEFAULT_MAX_BAD_SHARE,
+) -> BatchSummary:
+    """`bizenv ingest-file`: one department file. Raises BatchRejected before any batch is
+    opened when the file cannot be read or lacks required columns; a batch rejected for too
+    many bad rows is recorded and returned with status "rejected"."""
+    dataset = get_dataset(dataset_name)
+    raw = read_department_file(Path(path), dataset)
+    checksum = file_checksum(Path(path))
+    with connect(settings) as engine:
+        summary = ingest_frame(
+            settings,
+            engine,
+            dataset,
+            raw,
+            source=source,
+            file_name=Path(path).name,
+            checksum=checksum,
+            max_bad_share=max_bad_share,
+        )
+    return summary
+
+
+__all__ = ["BatchRejected", "BatchSummary", "ingest_file", "ingest_frame"]

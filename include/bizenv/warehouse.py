@@ -1,0 +1,143 @@
+"""Warehouse access: engines, SQL files, bulk loads and migrations for DuckDB and PostgreSQL.
+
+The same `.sql` files run on both databases; the only dialect-specific code is the bulk path
+(COPY on PostgreSQL, an Arrow scan on DuckDB), which lives here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+from bizenv.settings import SQL_DIR, Settings
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$")
+
+
+def make_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.drivername.startswith("duckdb") and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return create_engine(parsed, future=True)
+
+
+def dialect_of(conn: Connection | Engine) -> str:
+    return conn.dialect.name
+
+
+class WarehouseNotReady(RuntimeError):
+    pass
+
+
+def require_schema(engine: Engine) -> None:
+    """Fail with a clear instruction, not a missing-table error, on an unmigrated warehouse."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("select version_num from ops.alembic_version"))
+    except DBAPIError:
+        shown = engine.url.render_as_string(hide_password=True)
+        raise WarehouseNotReady(f"warehouse {shown} has no bizenv schema; run `bizenv db upgrade`") from None
+
+
+@contextmanager
+def connect(settings: Settings, *, migrated: bool = True) -> Iterator[Engine]:
+    engine = make_engine(settings.warehouse_url)
+    try:
+        if migrated:
+            require_schema(engine)
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@cache
+def _read_sql(relative_path: str) -> str:
+    path = SQL_DIR / relative_path
+    return path.read_text(encoding="utf-8")
+
+
+def sql_statements(relative_path: str) -> list[str]:
+    """The statements of a SQL file, comments removed, split on `;` at line ends."""
+    lines = [line for line in _read_sql(relative_path).splitlines() if not line.strip().startswith("--")]
+    return [s.strip() for s in re.split(r";\s*(?:\n|$)", "\n".join(lines)) if s.strip()]
+
+
+def sql_text(relative_path: str) -> str:
+    statements = sql_statements(relative_path)
+    if len(statements) != 1:
+        raise ValueError(f"sql/{relative_path} must hold exactly one statement, found {len(statements)}")
+    return statements[0]
+
+
+def run_sql(conn: Connection, relative_path: str, params: Mapping[str, Any] | None = None) -> int:
+    """Execute one SQL file with bound parameters; returns the affected row count."""
+    result = conn.execute(text(sql_text(relative_path)), dict(params or {}))
+    return result.rowcount if result.rowcount is not None else -1
+
+
+def query_df(conn: Connection, relative_path: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    result = conn.execute(text(sql_text(relative_path)), dict(params or {}))
+    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def _check_identifier(name: str) -> str:
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"not a plain identifier: {name!r}")
+    return name
+
+
+def bulk_insert(conn: Connection, table: str, frame: pd.DataFrame) -> int:
+    """Append `frame` to `table` through the database's bulk path, in the caller's transaction."""
+    if frame.empty:
+        return 0
+    table = _check_identifier(table)
+    columns = ", ".join(_check_identifier(c) for c in frame.columns)
+    raw = conn.connection.dbapi_connection
+    if dialect_of(conn) == "duckdb":
+        view_name = "bulk_" + table.replace(".", "_")
+        raw.register(view_name, pa.Table.from_pandas(frame, preserve_index=False))
+        try:
+            conn.exec_driver_sql(f"insert into {table} ({columns}) select {columns} from {view_name}")
+        finally:
+            raw.unregister(view_name)
+        return len(frame)
+    if dialect_of(conn) == "postgresql":
+        buffer = io.StringIO()
+        frame.to_csv(buffer, index=False, header=False, na_rep="\\N")
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(f"copy {table} ({columns}) from stdin with (format csv, null '\\N')") as copy,
+        ):
+            copy.write(buffer.getvalue())
+        return len(frame)
+    raise ValueError(f"unsupported warehouse dialect {dialect_of(conn)!r}")
+
+
+def upgrade(settings: Settings) -> str:
+    """Apply all migrations; returns the resulting revision."""
+    from alembic import command
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    settings.ensure_pii_key()
+    with connect(settings, migrated=False) as engine, engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+    with connect(settings, migrated=False) as engine, engine.connect() as conn:
+        return MigrationContext.configure(conn, opts={"version_table_schema": "ops"}).get_current_revision()

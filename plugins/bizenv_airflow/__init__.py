@@ -1,0 +1,1 @@
+"""Airflow adapters over the Airflow-free `bizenv` package."""

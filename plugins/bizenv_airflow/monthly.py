@@ -1,0 +1,55 @@
+"""Task bodies of the monthly_indicators DAG; each calls the same functions as the CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pendulum
+
+from bizenv_airflow.runtime import reporting_month, task_settings
+
+
+def freshness_gate(
+    data_interval_start: dt.datetime, data_interval_end: dt.datetime, deadline_after_interval: dt.timedelta
+):
+    from airflow.exceptions import AirflowFailException
+    from airflow.sdk import PokeReturnValue
+    from bizenv.indicators import stale_datasets
+    from bizenv.warehouse import connect
+
+    month = reporting_month(data_interval_start)
+    with connect(task_settings()) as engine:
+        stale = stale_datasets(engine, month)
+    if not stale:
+        return PokeReturnValue(is_done=True, xcom_value=month)
+    if pendulum.now("UTC") > pendulum.instance(data_interval_end) + deadline_after_interval:
+        raise AirflowFailException(
+            f"department data for {month} is stale after the deadline: {', '.join(stale)}"
+        )
+    return PokeReturnValue(is_done=False)
+
+
+def compute_month(data_interval_start: dt.datetime) -> str:
+    from bizenv.indicators import compute
+    from bizenv.warehouse import connect
+
+    with connect(task_settings()) as engine:
+        return compute(engine, reporting_month(data_interval_start), triggered_by="airflow").run_id
+
+
+def validate_run(run_id: str) -> str:
+    from bizenv.indicators import validate_snapshot
+    from bizenv.warehouse import connect
+
+    with connect(task_settings()) as engine:
+        validate_snapshot(engine, run_id)
+    return run_id
+
+
+def publish_run(run_id: str) -> dict:
+    from bizenv.indicators import publish
+    from bizenv.warehouse import connect
+
+    with connect(task_settings()) as engine:
+        run = publish(engine, run_id)
+    return {"run_id": run.run_id, "month": run.month, "version": run.version, "rows": run.row_count}

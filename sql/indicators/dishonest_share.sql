@@ -1,0 +1,52 @@
+-- 严重失信主体占比: surviving entities of type 企业 at the month end that are on the
+-- 严重失信主体名单 at the month end (record_date <= month end, removal_date empty or later) /
+-- surviving entities of type 企业, by the entity's region at the month end.
+-- params: :month_start, :month_end (first day of the next month), :prefecture_code
+with month_end_state as (
+    select s.uscc, s.region_code, s.entity_type, s.established_date, s.exit_date
+    from core.v_entity_state as s
+    where (
+            s.valid_from < cast(:month_end as timestamp)
+            and (s.valid_to is null or s.valid_to >= cast(:month_end as timestamp))
+        )
+        or (s.is_first and s.valid_from >= cast(:month_end as timestamp))
+),
+surviving_companies as (
+    select uscc, region_code
+    from month_end_state
+    where entity_type = '企业'
+        and established_date < cast(:month_end as date)
+        and (exit_date is null or exit_date >= cast(:month_end as date))
+),
+listed as (
+    select distinct c.uscc
+    from core.credit_record as c
+    where c.record_type = '严重失信主体名单'
+        and c.record_date < cast(:month_end as date)
+        and (c.removal_date is null or c.removal_date >= cast(:month_end as date))
+),
+flagged as (
+    select
+        s.region_code,
+        case when l.uscc is null then 0 else 1 end as is_listed
+    from surviving_companies as s
+    left join listed as l on l.uscc = s.uscc
+),
+grouped as (
+    select
+        case when grouping(region_code) = 1 then cast(:prefecture_code as varchar) else region_code end
+            as snapshot_region,
+        sum(is_listed) as listed_companies,
+        count(*) as companies
+    from flagged
+    group by grouping sets ((region_code), ())
+    having count(*) > 0
+        and (grouping(region_code) = 1 or region_code <> cast(:prefecture_code as varchar))
+)
+select
+    snapshot_region as region_code,
+    cast(listed_companies as double precision) / cast(companies as double precision) as value,
+    cast(listed_companies as double precision) as numerator,
+    cast(companies as double precision) as denominator,
+    companies as sample_size
+from grouped

@@ -1,0 +1,35 @@
+-- 新设市场主体数: entities whose established_date falls in the month, counted under the entity's
+-- region at the month end (core.v_entity_state); per region and for the whole prefecture.
+-- params: :month_start, :month_end (first day of the next month), :prefecture_code
+with month_end_state as (
+    select s.uscc, s.region_code, s.established_date
+    from core.v_entity_state as s
+    where (
+            s.valid_from < cast(:month_end as timestamp)
+            and (s.valid_to is null or s.valid_to >= cast(:month_end as timestamp))
+        )
+        or (s.is_first and s.valid_from >= cast(:month_end as timestamp))
+),
+new_in_month as (
+    select uscc, region_code
+    from month_end_state
+    where established_date >= cast(:month_start as date)
+        and established_date < cast(:month_end as date)
+),
+grouped as (
+    select
+        case when grouping(region_code) = 1 then cast(:prefecture_code as varchar) else region_code end
+            as snapshot_region,
+        count(*) as entities
+    from new_in_month
+    group by grouping sets ((region_code), ())
+    having count(*) > 0
+        and (grouping(region_code) = 1 or region_code <> cast(:prefecture_code as varchar))
+)
+select
+    snapshot_region as region_code,
+    cast(entities as double precision) as value,
+    cast(null as double precision) as numerator,
+    cast(null as double precision) as denominator,
+    entities as sample_size
+from grouped

@@ -1,0 +1,29 @@
+-- 企业开办时长: median working days from application (submitted_at) to approval (issued_at)
+-- of the registrations approved in the month, by the entity's region in core.registration.
+-- working days come from core.v_case_workdays (DESIGN §6); a month without cases has no row.
+-- params: :month_start, :month_end (first day of the next month), :prefecture_code
+with cases as (
+    select w.region_code, w.workdays
+    from core.v_case_workdays as w
+    where w.dataset = 'registration'
+        and w.completed_at >= cast(:month_start as timestamp)
+        and w.completed_at < cast(:month_end as timestamp)
+),
+grouped as (
+    select
+        case when grouping(region_code) = 1 then cast(:prefecture_code as varchar) else region_code end
+            as snapshot_region,
+        percentile_cont(0.5) within group (order by workdays) as median_workdays,
+        count(*) as cases
+    from cases
+    group by grouping sets ((region_code), ())
+    having count(*) > 0
+        and (grouping(region_code) = 1 or region_code <> cast(:prefecture_code as varchar))
+)
+select
+    snapshot_region as region_code,
+    cast(median_workdays as double precision) as value,
+    cast(null as double precision) as numerator,
+    cast(null as double precision) as denominator,
+    cases as sample_size
+from grouped

@@ -1,0 +1,3 @@
+-- staging holds one batch at a time per batch id; clear it once merged or before a retry
+delete from ops.stage_real_estate_case
+where batch_id = :batch_id

@@ -1,0 +1,25 @@
+-- recompute validity of the touched entities' versions: each ends where the next begins
+with touched as (
+    select distinct uscc
+    from ops.stage_registration
+    where batch_id = :batch_id
+),
+ordered as (
+    select
+        m.uscc,
+        m.valid_from,
+        lead(m.valid_from) over (partition by m.uscc order by m.valid_from) as next_from
+    from core.market_entity as m
+    join touched as t on t.uscc = m.uscc
+)
+update core.market_entity
+set valid_to = ordered.next_from,
+    is_current = (ordered.next_from is null)
+from ordered
+where core.market_entity.uscc = ordered.uscc
+    and core.market_entity.valid_from = ordered.valid_from
+    and (
+        core.market_entity.is_current <> (ordered.next_from is null)
+        or coalesce(core.market_entity.valid_to, cast('9999-12-31' as timestamp))
+            <> coalesce(ordered.next_from, cast('9999-12-31' as timestamp))
+    )
