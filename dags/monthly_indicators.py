@@ -52,20 +52,20 @@ def monthly_indicators():
         return compute_month(data_interval_start)
 
     @task(retries=0)
-    def validate_snapshot(run_id: str) -> str:
+    def validate_snapshot(snapshot_run_id: str) -> str:
         from bizenv_airflow.monthly import validate_run
 
-        return validate_run(run_id)
+        return validate_run(snapshot_run_id)
 
     @task(outlets=[INDICATOR_SNAPSHOT])
-    def publish_snapshot(run_id: str) -> dict:
+    def publish_snapshot(snapshot_run_id: str) -> dict:
         from bizenv_airflow.monthly import publish_run
 
-        return publish_run(run_id)
+        return publish_run(snapshot_run_id)
 
-    run_id = compute_snapshot()
-    wait_for_departments() >> run_id
-    publish_snapshot(validate_snapshot(run_id))
+    snapshot_run_id = compute_snapshot()
+    wait_for_departments() >> snapshot_run_id
+    publish_snapshot(validate_snapshot(snapshot_run_id))
 
 
 monthly_indicators()

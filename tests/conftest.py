@@ -7,6 +7,9 @@ fail, so a CI run without it is red rather than quietly smaller.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +19,21 @@ from bizenv.settings import Settings
 from bizenv.warehouse import upgrade
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+# Airflow reads its configuration once, at import: point it at a throw-away home with a SQLite
+# metadata database before any test imports it.
+AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="bizenv-airflow-home-"))
+os.environ["AIRFLOW_HOME"] = str(AIRFLOW_HOME)
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(PROJECT_ROOT / "dags")
+os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(PROJECT_ROOT / "plugins")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{AIRFLOW_HOME / 'airflow.db'}"
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+if str(PROJECT_ROOT / "plugins") not in sys.path:
+    sys.path.append(str(PROJECT_ROOT / "plugins"))
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "BIZENV_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -72,3 +90,11 @@ def warehouse_settings(request: pytest.FixtureRequest) -> Settings:
     """The same test on the embedded warehouse and on PostgreSQL."""
     name = "duckdb_settings" if request.param == "duckdb" else "postgres_settings"
     return request.getfixturevalue(name)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """Airflow's own metadata database (SQLite), migrated once per session."""
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True,
+                   env=os.environ.copy(), timeout=600)
+    return AIRFLOW_HOME

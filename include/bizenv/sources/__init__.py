@@ -1,0 +1,190 @@
+"""Department sources: REST APIs, department databases and file drops (include/config/sources.yaml).
+
+`ingest_source` runs one configured source incrementally: read the stored watermark, extract
+what changed since (watermark minus the overlap window), hand the batch to
+`bizenv.ingest.ingest_frame` (the single batch code path) and, only once that batch is merged
+(status "loaded"), advance the watermark in ops.watermark. Re-running is safe: the merge is
+idempotent and the watermark never moves backwards.
+
+Importing this package stays light (no requests, pandas or Great Expectations) so that DAG
+files can read the configuration at parse time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+from bizenv.sources.config import (
+    Connection,
+    ConnectionNotFound,
+    SourceConfig,
+    SourceConfigError,
+    SourceError,
+    get_source,
+    load_sources,
+    resolve_connection,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from bizenv.ingest import BatchSummary
+    from bizenv.settings import Settings
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "Connection",
+    "ConnectionNotFound",
+    "DropRejected",
+    "SourceConfig",
+    "SourceConfigError",
+    "SourceError",
+    "advance_watermark",
+    "get_source",
+    "ingest_source",
+    "load_sources",
+    "read_watermark",
+    "resolve_connection",
+]
+
+
+class DropRejected(SourceError):
+    """Some dropped files could not be read at all; they were moved to the archive's `rejected/`.
+    `summaries` holds the batches of the files that were processed in the same run."""
+
+    def __init__(self, message: str, summaries: list[BatchSummary]) -> None:
+        super().__init__(message)
+        self.summaries = summaries
+
+
+def read_watermark(engine: Engine, source: str) -> dt.datetime | None:
+    from bizenv.warehouse import query_df
+
+    with engine.connect() as conn:
+        found = query_df(conn, "ops/read_watermark.sql", {"source": source})
+    if found.empty:
+        return None
+    value = found["watermark"].iloc[0]
+    return value.to_pydatetime() if hasattr(value, "to_pydatetime") else value
+
+
+def advance_watermark(engine: Engine, source: str, dataset: str, watermark: dt.datetime, batch_id: str) -> None:
+    """Upsert the source's watermark; a value older than the stored one changes nothing."""
+    from bizenv.ingest import utc_now
+    from bizenv.warehouse import run_sql
+
+    with engine.begin() as conn:
+        run_sql(conn, "ops/advance_watermark.sql", {
+            "source": source, "dataset": dataset, "watermark": watermark, "batch_id": batch_id,
+            "advanced_at": utc_now(),
+        })
+
+
+def ingest_source(
+    settings: Settings,
+    name: str,
+    *,
+    sources: Mapping[str, SourceConfig] | None = None,
+    connection: Connection | None = None,
+    sleep: Callable[[float], None] | None = None,
+) -> list[BatchSummary]:
+    """One incremental run of the configured source `name`.
+
+    http / database: one batch with everything changed since the watermark (none when nothing
+    changed). file_drop: one batch per new file; a re-delivered file (same content as a loaded
+    batch of the dataset) yields a summary with status "skipped" and the earlier batch's id.
+    `connection` overrides the AIRFLOW_CONN_* lookup (Airflow adapters pass theirs);
+    `sleep` replaces time.sleep between HTTP retries (tests)."""
+    from bizenv.datasets import get_dataset
+    from bizenv.warehouse import connect
+
+    source = get_source(name, sources)
+    dataset = get_dataset(source.dataset)
+    with connect(settings) as engine:
+        if source.kind == "file_drop":
+            return _ingest_drop(settings, engine, source)
+        connection = connection or source.connection()
+        stored = read_watermark(engine, source.name)
+        since = stored - source.overlap if stored is not None else None
+        if source.kind == "http":
+            from bizenv.sources.http import extract_http
+
+            frame = extract_http(source, connection, since, sleep=sleep).frame
+        else:
+            from bizenv.sources.database import extract_database
+
+            frame = extract_database(source, connection, since).frame
+        if frame.empty:
+            log.info("%s: nothing changed since %s", source.name, since or "the beginning")
+            return []
+        return [_ingest_batch(settings, engine, source, dataset, frame, since=since)]
+
+
+def _ingest_batch(settings: Settings, engine: Engine, source: SourceConfig, dataset, frame, *,
+                  since: dt.datetime | None) -> BatchSummary:
+    from bizenv.ingest import ingest_frame
+    from bizenv.sources.frames import latest_change, to_dataset_frame
+
+    raw = to_dataset_frame(frame, dataset, source.columns, source.name)
+    mark = latest_change(raw[source.incremental_column])
+    summary = ingest_frame(settings, engine, dataset, raw, source=source.name, file_name=None, checksum=None,
+                           max_bad_share=source.max_bad_share, watermark=(since, mark))
+    if summary.status == "loaded" and mark is not None:
+        advance_watermark(engine, source.name, dataset.name, mark, summary.batch_id)
+    return summary
+
+
+def _ingest_drop(settings: Settings, engine: Engine, source: SourceConfig) -> list[BatchSummary]:
+    from bizenv.datasets import get_dataset
+    from bizenv.ingest import BatchSummary, ingest_frame
+    from bizenv.sources.drop import archive, load_drop_file, new_files, read_drop_frame
+    from bizenv.sources.files import BatchRejected
+    from bizenv.sources.frames import latest_change
+    from bizenv.warehouse import query_df
+
+    options = source.file_drop
+    assert options is not None
+    dataset = get_dataset(source.dataset)
+    drop_dir, archive_dir = options.resolve(settings.data_dir)
+    summaries: list[BatchSummary] = []
+    unreadable: list[str] = []
+    for path in new_files(options, drop_dir):
+        suffix = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+        try:
+            drop = load_drop_file(path)
+            with engine.connect() as conn:
+                earlier = query_df(conn, "ops/find_loaded_checksum.sql",
+                                   {"dataset": dataset.name, "checksum": drop.checksum})
+            if not earlier.empty:
+                batch_id, first_name = earlier["batch_id"].iloc[0], earlier["file_name"].iloc[0]
+                moved = archive(path, archive_dir / "redelivered", suffix)
+                log.warning("%s: %s has the same content as %s (batch %s): not loaded again; moved to %s",
+                            source.name, path.name, first_name, batch_id, moved)
+                summaries.append(BatchSummary(
+                    batch_id, dataset.name, 0, 0, 0, 0, "skipped",
+                    f"{path.name}: same content as {first_name} (batch {batch_id}); not loaded again"))
+                continue
+            raw = read_drop_frame(drop, source, dataset)
+        except BatchRejected as error:
+            moved = archive(path, archive_dir / "rejected", suffix)
+            log.error("%s: %s; moved to %s", source.name, error, moved)
+            unreadable.append(str(error))
+            continue
+        mark = latest_change(raw[source.incremental_column])
+        summary = ingest_frame(settings, engine, dataset, raw, source=source.name, file_name=path.name,
+                               checksum=drop.checksum, max_bad_share=source.max_bad_share, watermark=(None, mark))
+        if summary.status == "loaded":
+            if mark is not None:
+                advance_watermark(engine, source.name, dataset.name, mark, summary.batch_id)
+            archive(path, archive_dir, summary.batch_id)
+        else:
+            archive(path, archive_dir / "rejected", summary.batch_id)
+        summaries.append(summary)
+    if unreadable:
+        raise DropRejected(f"{source.name}: {len(unreadable)} file(s) rejected and moved to "
+                           f"{archive_dir / 'rejected'}: {'; '.join(unreadable)}", summaries)
+    return summaries

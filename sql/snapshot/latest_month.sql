@@ -1,0 +1,7 @@
+-- the latest published snapshot of a month, as dashboards and `bizenv indicators show` see it
+select
+    v.month, v.region_code, v.indicator_code, v.name_zh, v.name_en, v.unit, v.direction, v.value,
+    v.numerator, v.denominator, v.sample_size, v.target, v.meets_target, v.previous_value,
+    v.last_year_value, v.version, v.run_id, v.computed_at
+from mart.v_indicator_latest as v
+where v.month = :month

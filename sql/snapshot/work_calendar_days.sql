@@ -1,0 +1,5 @@
+-- the working-day flags already stored for a span of days
+select w.day, w.is_working_day
+from ops.work_calendar as w
+where w.day >= cast(:first_day as date)
+    and w.day <= cast(:last_day as date)
