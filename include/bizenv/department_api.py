@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import bisect
+import contextlib
 import datetime as dt
 import hmac
 import json
@@ -59,7 +60,8 @@ def _frames_from(data: Any) -> dict[str, pd.DataFrame]:
                     frames[name] = read_department_file(path, dataset).drop(columns="source_row")
                     break
         if not frames:
-            raise FileNotFoundError(f"{directory}: no department files (run `bizenv simulate --out {directory}`)")
+            raise FileNotFoundError(
+                f"{directory}: no department files (run `bizenv simulate --out {directory}`)")
         return frames
     if hasattr(data, "dataset") and not isinstance(data, Mapping):
         return {name: data.dataset(name) for name in DATASETS}
@@ -121,10 +123,8 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in (headers or {}).items():
             self.send_header(key, value)
         self.end_headers()
-        try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self.wfile.write(payload)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
 
     def do_GET(self) -> None:
         with self.server.lock:

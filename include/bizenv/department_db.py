@@ -27,7 +27,8 @@ from bizenv.sources.database import source_engine
 def department_table(dataset: str, sources: Mapping[str, SourceConfig]) -> tuple[str, dict[str, str]]:
     """(table name, dataset column -> department field) for a dataset."""
     for source in sources.values():
-        if source.kind == "database" and source.dataset == dataset and source.database and source.database.table:
+        if source.kind == "database" and source.dataset == dataset and source.database \
+                and source.database.table:
             return source.database.table, {column: field for field, column in source.columns.items()}
     return dataset, dict(CHINESE_HEADERS[dataset])
 
@@ -60,7 +61,8 @@ def fill_department_database(
             metadata = MetaData(schema=schema or None)
             table = Table(
                 bare, metadata,
-                *[Column(fields.get(c, c), DateTime() if c in timestamps else Text()) for c in dataset.column_names],
+                *[Column(fields.get(c, c), DateTime() if c in timestamps else Text())
+                  for c in dataset.column_names],
             )
             updated = fields.get("updated_at", "updated_at")
             Index(f"ix_{bare}_changed", table.c[updated])

@@ -424,7 +424,6 @@ def load_suite_document() -> dict:
 @cache
 def _validation_definition():
     import great_expectations as gx
-
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
@@ -469,6 +468,7 @@ def _suite_failures(rows: pd.DataFrame, catalog: list[IndicatorDef], region_code
     )
     by_id = frame.set_index("row_id")
     messages: list[str] = []
+    table_level: list[str] = []
     for item in result.results:
         config = item.expectation_config
         rule = (config.meta or {}).get("rule", config.type)
@@ -490,14 +490,16 @@ def _suite_failures(rows: pd.DataFrame, catalog: list[IndicatorDef], region_code
                 + (f" ({column}={shown})" if column in by_id.columns else "")
             )
         if not row_ids:
-            observed = res.get("observed_value")
-            messages.append(f"{rule} failed (observed {observed})")
-    # GX checks the count and uniqueness; name the missing region x indicator pairs exactly.
+            table_level.append(f"{rule} failed (observed {res.get('observed_value')})")
+    # GX counts the rows; name the missing region x indicator pairs exactly, before the count.
     present = set(zip(frame["region_code"].astype(str), frame["indicator_code"].astype(str), strict=True))
-    for region in region_codes:
-        for d in catalog:
-            if (region, d.code) not in present:
-                messages.append(f"missing row for indicator {d.code} region {region}")
+    missing = [
+        f"missing row for indicator {d.code} region {region}"
+        for region in region_codes
+        for d in catalog
+        if (region, d.code) not in present
+    ]
+    messages = messages + missing + table_level
     return messages
 
 

@@ -39,12 +39,21 @@ RULES: dict[str, tuple[str, str]] = {
 }
 
 
+def field_header(dataset: str, field: str) -> str:
+    """The Chinese header departments know a field by (the field name when it has none)."""
+    return next((c.header_zh for c in DATASETS[dataset].columns if c.name == field), field)
+
+
+def rule_text(rule: str) -> tuple[str, str]:
+    """A rule as (Chinese, English) text; an unknown rule is shown by its name."""
+    return RULES.get(rule, (rule, rule))
+
+
 def describe(dataset: str, field: str, rule: str, value: str) -> tuple[str, str]:
     """One failure as (Chinese, English) text: field header, rule and the offending value."""
-    zh_rule, en_rule = RULES.get(rule, (rule, rule))
-    columns = {c.name: c.header_zh for c in DATASETS[dataset].columns}
+    zh_rule, en_rule = rule_text(rule)
     shown = f"「{value}」" if value else ""
     return (
-        f"{columns.get(field, field)}{shown}：{zh_rule}",
+        f"{field_header(dataset, field)}{shown}：{zh_rule}",
         f"{field} {value!r}: {en_rule}" if value else f"{field}: {en_rule}",
     )

@@ -1,4 +1,5 @@
--- quarantined registration rows with their batch, for engineers and department feedback
+-- quarantined registration rows with their batch and, once corrected, the batch that resolved them;
+-- optional bounds on quarantined_at (naive UTC) select one feedback month
 select
     'registration' as dataset,
     q.batch_id,
@@ -11,9 +12,14 @@ select
     q.failures,
     q.record,
     q.quarantined_at,
+    case when q.resolved_at is null then 'open' else 'resolved' end as status,
     q.resolved_at,
-    q.resolved_by_batch
+    q.resolved_by_batch,
+    r.file_name as resolved_by_file
 from quarantine.registration as q
 join ops.batch as b on b.batch_id = q.batch_id
-where :include_resolved or q.resolved_at is null
+left join ops.batch as r on r.batch_id = q.resolved_by_batch
+where (:include_resolved or q.resolved_at is null)
+    and (cast(:quarantined_from as timestamp) is null or q.quarantined_at >= cast(:quarantined_from as timestamp))
+    and (cast(:quarantined_to as timestamp) is null or q.quarantined_at < cast(:quarantined_to as timestamp))
 order by q.quarantined_at, q.batch_id, q.source_row

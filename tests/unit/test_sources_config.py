@@ -36,8 +36,8 @@ VALID = {
 
 def write(tmp_path: Path, *entries: dict, raw: str | None = None) -> Path:
     path = tmp_path / "sources.yaml"
-    path.write_text(raw if raw is not None else yaml.safe_dump({"sources": list(entries)}, allow_unicode=True),
-                    encoding="utf-8")
+    document = raw if raw is not None else yaml.safe_dump({"sources": list(entries)}, allow_unicode=True)
+    path.write_text(document, encoding="utf-8")
     return path
 
 
@@ -198,9 +198,10 @@ def test_database_connection_urls() -> None:
 
 
 def test_missing_or_malformed_connection_never_echoes_the_value() -> None:
-    with pytest.raises(ConnectionNotFound, match="set AIRFLOW_CONN_BIZENV_SRC_X$"):
+    with pytest.raises(ConnectionNotFound, match=r"set AIRFLOW_CONN_BIZENV_SRC_X$"):
         resolve_connection("bizenv_src_x", {})
     with pytest.raises(SourceError) as info:
-        resolve_connection("bizenv_src_x", {"AIRFLOW_CONN_BIZENV_SRC_X": '{"conn_type": "http", "password": "topsecret"'})
+        broken = '{"conn_type": "http", "password": "topsecret"'
+        resolve_connection("bizenv_src_x", {"AIRFLOW_CONN_BIZENV_SRC_X": broken})
     assert "topsecret" not in str(info.value)
     assert "not valid JSON" in str(info.value)

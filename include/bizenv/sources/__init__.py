@@ -72,7 +72,8 @@ def read_watermark(engine: Engine, source: str) -> dt.datetime | None:
     return value.to_pydatetime() if hasattr(value, "to_pydatetime") else value
 
 
-def advance_watermark(engine: Engine, source: str, dataset: str, watermark: dt.datetime, batch_id: str) -> None:
+def advance_watermark(engine: Engine, source: str, dataset: str, watermark: dt.datetime,
+                      batch_id: str) -> None:
     """Upsert the source's watermark; a value older than the stored one changes nothing."""
     from bizenv.ingest import utc_now
     from bizenv.warehouse import run_sql
@@ -176,7 +177,8 @@ def _ingest_drop(settings: Settings, engine: Engine, source: SourceConfig) -> li
             continue
         mark = latest_change(raw[source.incremental_column])
         summary = ingest_frame(settings, engine, dataset, raw, source=source.name, file_name=path.name,
-                               checksum=drop.checksum, max_bad_share=source.max_bad_share, watermark=(None, mark))
+                               checksum=drop.checksum, max_bad_share=source.max_bad_share,
+                               watermark=(None, mark))
         if summary.status == "loaded":
             if mark is not None:
                 advance_watermark(engine, source.name, dataset.name, mark, summary.batch_id)

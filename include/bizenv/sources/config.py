@@ -36,7 +36,9 @@ from bizenv.settings import CONFIG_DIR, SQL_DIR
 DEFAULT_SOURCES_FILE = CONFIG_DIR / "sources.yaml"
 DEFAULT_MAX_BAD_SHARE = 0.05  # the same default as bizenv.ingest; kept here so DAG parsing stays light
 KINDS = ("http", "database", "file_drop")
-PARTIAL_UPLOAD_PATTERNS = ("*.part", "*.partial", "*.tmp", "*.temp", "*.crdownload", "*.filepart", "~$*", ".*")
+PARTIAL_UPLOAD_PATTERNS = (
+    "*.part", "*.partial", "*.tmp", "*.temp", "*.crdownload", "*.filepart", "~$*", ".*",
+)
 
 SourceKind = Literal["http", "database", "file_drop"]
 
@@ -189,7 +191,8 @@ class _Entry:
     def number(self, mapping: Mapping[str, Any], key: str, where: str, default: float, *,
                minimum: float, maximum: float | None = None, integer: bool = False) -> Any:
         value = mapping.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
+        wrong_type = not isinstance(value, int) if integer else not isinstance(value, (int, float))
+        if isinstance(value, bool) or wrong_type:
             kind = "an integer" if integer else "a number"
             raise self.fail(f"{where}{key} must be {kind}, got {value!r}")
         if value < minimum or (maximum is not None and value > maximum):
@@ -261,7 +264,8 @@ def _database_options(entry: _Entry, raw: Any) -> DatabaseOptions:
 
 def _file_drop_options(entry: _Entry, raw: Any) -> FileDropOptions:
     if not isinstance(raw, Mapping):
-        raise entry.fail("kind file_drop needs a 'file_drop' mapping with 'directory' and 'archive_directory'")
+        raise entry.fail("kind file_drop needs a 'file_drop' mapping with 'directory' and "
+                         "'archive_directory'")
     entry.only(raw, {"directory", "archive_directory", "pattern", "ignore", "min_age_seconds"}, "file_drop")
     directory = entry.text(raw, "directory", "file_drop.")
     archive = entry.text(raw, "archive_directory", "file_drop.")

@@ -60,7 +60,8 @@ def build_query(source: SourceConfig, engine: Engine, incremental: bool) -> str:
     return f"select * from {relation}{where} order by {column}"
 
 
-def extract_database(source: SourceConfig, connection: Connection, since: dt.datetime | None) -> DatabaseExtraction:
+def extract_database(source: SourceConfig, connection: Connection,
+                     since: dt.datetime | None) -> DatabaseExtraction:
     """Every row changed after `since` (all rows when None), values as text, department field names."""
     options = source.database
     if options is None:

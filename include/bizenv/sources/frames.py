@@ -61,10 +61,13 @@ def records_to_frame(records: Iterable[Mapping[str, Any]], encoding: str = "utf-
 def rows_to_frame(columns: list[str], rows: Iterable[tuple], encoding: str = "utf-8") -> pd.DataFrame:
     """Database rows (tuples) as a frame of text columns."""
     data = [[to_text(v, encoding) for v in row] for row in rows]
-    return pd.DataFrame(data, columns=columns, dtype=str) if data else pd.DataFrame(columns=columns, dtype=str)
+    if not data:
+        return pd.DataFrame(columns=columns, dtype=str)
+    return pd.DataFrame(data, columns=columns, dtype=str)
 
 
-def to_dataset_frame(frame: pd.DataFrame, dataset: Dataset, columns: Mapping[str, str], origin: str) -> pd.DataFrame:
+def to_dataset_frame(frame: pd.DataFrame, dataset: Dataset, columns: Mapping[str, str],
+                     origin: str) -> pd.DataFrame:
     """Department fields renamed to dataset columns (the source's mapping first, then the
     Chinese/English headers), plus `source_row`; a missing required column raises BatchRejected."""
     renamed = frame.rename(columns={k: v for k, v in columns.items() if k in frame.columns})

@@ -60,7 +60,8 @@ class RetryPolicy:
     def from_options(cls, options: HttpOptions, sleep: Callable[[float], None] | None = None,
                      rng: random.Random | None = None) -> RetryPolicy:
         return cls(options.max_attempts, options.backoff_seconds, options.max_backoff_seconds,
-                   options.max_retry_after_seconds, sleep or time.sleep, rng or random.Random())
+                   options.max_retry_after_seconds, time.sleep if sleep is None else sleep,
+                   random.Random() if rng is None else rng)  # noqa: S311 - jitter, not cryptography
 
     def backoff(self, attempt: int) -> float:
         """Exponential backoff with jitter: between half and all of base * 2^(attempt-1), capped."""
@@ -146,7 +147,8 @@ class HttpExtractor:
             log.warning("%s: %s on %s (attempt %d of %d); retrying in %.1f s", self.source.name, last_problem,
                         label, attempt, policy.max_attempts, delay)
             policy.sleep(delay)
-        raise self._fail(f"{last_problem} on {label} from {self.url}; gave up after {policy.max_attempts} attempts")
+        raise self._fail(f"{last_problem} on {label} from {self.url}; "
+                         f"gave up after {policy.max_attempts} attempts")
 
     def _decode(self, response: requests.Response, label: str) -> dict[str, Any]:
         encoding = self.source.encoding if self.source.encoding != "auto" else (response.encoding or "utf-8")
@@ -155,7 +157,8 @@ class HttpExtractor:
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise self._fail(f"{label} is not valid JSON ({type(error).__name__} at byte "
                              f"{getattr(error, 'pos', getattr(error, 'start', '?'))} of "
-                             f"{len(response.content)}); truncated or malformed page, nothing loaded") from None
+                             f"{len(response.content)}); truncated or malformed page, nothing loaded"
+                             ) from None
         if not isinstance(body, dict):
             raise self._fail(f"{label} is not a JSON object; nothing loaded")
         items = body.get(self.options.items_field)
@@ -196,7 +199,8 @@ class HttpExtractor:
                 records.extend(items)
                 if len(records) >= total:
                     if len(records) > total:
-                        raise self._fail(f"{len(records)} records received but total is {total}; nothing loaded")
+                        raise self._fail(f"{len(records)} records received but total is {total}; "
+                                         "nothing loaded")
                     break
                 if len(items) < size:
                     raise self._fail(f"{label} holds {len(items)} records, fewer than the page size {size}, "
@@ -233,20 +237,22 @@ class HttpExtractor:
                 raise self._fail(f"{len(records)} records received but total is {expected}: truncated; "
                                  "nothing loaded")
         frame = records_to_frame(records, "utf-8" if self.source.encoding == "auto" else self.source.encoding)
-        log.info("%s: %d records in %d page(s), %d request(s)", self.source.name, len(frame), pages, self.requests)
+        log.info("%s: %d records in %d page(s), %d request(s)", self.source.name, len(frame), pages,
+                 self.requests)
         return HttpExtraction(frame=frame, pages=pages, requests=self.requests)
 
 
 def _describe_error(error: Exception) -> str:
     if isinstance(error, requests.Timeout):
         return "timeout"
-    if isinstance(error, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)):
+    if isinstance(error, requests.exceptions.ChunkedEncodingError | requests.exceptions.ContentDecodingError):
         return "response cut short (truncated body)"
     return "connection error"
 
 
 def extract_http(source: SourceConfig, connection: Connection, since: dt.datetime | None, *,
-                 sleep: Callable[[float], None] | None = None, rng: random.Random | None = None) -> HttpExtraction:
+                 sleep: Callable[[float], None] | None = None,
+                 rng: random.Random | None = None) -> HttpExtraction:
     extractor = HttpExtractor(source, connection, sleep=sleep, rng=rng)
     try:
         return extractor.extract(since)
