@@ -15,10 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from bizenv.settings import Settings
-from bizenv.warehouse import upgrade
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+from bizenv.settings import Settings
+from bizenv.warehouse import upgrade
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 

@@ -14,6 +14,7 @@ def freshness_gate(
 ):
     from airflow.exceptions import AirflowFailException
     from airflow.sdk import PokeReturnValue
+
     from bizenv.indicators import stale_datasets
     from bizenv.warehouse import connect
 

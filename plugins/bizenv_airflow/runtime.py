@@ -9,6 +9,7 @@ import datetime as dt
 from dataclasses import replace
 
 import pendulum
+
 from bizenv.settings import Settings, load_settings
 
 WAREHOUSE_CONN_ID = "bizenv_warehouse"

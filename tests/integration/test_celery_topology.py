@@ -27,10 +27,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import redis
-from bizenv import codes
-from bizenv.warehouse import make_engine
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
+
+from bizenv import codes
+from bizenv.warehouse import make_engine
 
 pytestmark = [pytest.mark.airflow, pytest.mark.postgres, pytest.mark.timeout(420)]
 

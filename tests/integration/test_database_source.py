@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from sqlalchemy import create_engine, text
+
 from bizenv.department_db import fill_department_database
 from bizenv.settings import Settings
 from bizenv.simulate import DefectRates, simulate
@@ -15,7 +17,6 @@ from bizenv.sources import SourceConfig, ingest_source, load_sources, read_water
 from bizenv.sources.config import Connection
 from bizenv.sources.database import DatabaseSourceError, extract_database
 from bizenv.warehouse import connect
-from sqlalchemy import create_engine, text
 
 CONN_ENV = "AIRFLOW_CONN_BIZENV_SRC_BDC_DB"
 

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from sqlalchemy import text
+
 from bizenv.settings import Settings
 from bizenv.simulate import CHINESE_HEADERS, DefectRates, simulate
 from bizenv.sources import DropRejected, SourceConfig, ingest_source, load_sources, read_watermark
 from bizenv.sources.drop import new_files
 from bizenv.warehouse import connect
-from sqlalchemy import text
 
 NAME = "amr_registration"
 

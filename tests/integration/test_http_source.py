@@ -20,6 +20,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pandas as pd
 import pytest
+from sqlalchemy import text
+
 from bizenv.department_api import _route, serve
 from bizenv.ingest import BatchSummary
 from bizenv.settings import Settings
@@ -28,7 +30,6 @@ from bizenv.sources import ingest_source, load_sources, read_watermark
 from bizenv.sources.config import Connection, SourceConfig
 from bizenv.sources.http import HttpSourceError, RetryPolicy, extract_http, parse_retry_after
 from bizenv.warehouse import connect
-from sqlalchemy import text
 
 TOKEN = "test-token-Zx81"  # a throwaway token for a local test server
 CONN_ID = "bizenv_src_test_api"
@@ -140,15 +141,13 @@ def fault_server(request: pytest.FixtureRequest, data) -> Iterator[FaultServer]:
         thread.join(timeout=5)
 
 
-def test_source(pagination: str = "page", **http: Any) -> SourceConfig:
+def tax_test_source(pagination: str = "page", **http: Any) -> SourceConfig:
     base = load_sources()["tax_filing_api"]
     options = {"pagination": pagination, "page_size": 25, "backoff_seconds": 0.05, "max_backoff_seconds": 0.4,
                "connect_timeout_seconds": 1.0, "read_timeout_seconds": 1.0, "max_attempts": 5, **http}
     return dataclasses.replace(base, name="tax_test", connection_id=CONN_ID,
                                http=dataclasses.replace(base.http, **options))
 
-
-test_source.__test__ = False  # a helper, not a test
 
 
 def connection(server: ThreadingHTTPServer) -> Connection:
@@ -164,7 +163,7 @@ class Sleeps(list):
 @pytest.mark.parametrize("fault_server", [["500", "429:1", "sleep:0.6", "503"]], indirect=True)
 def test_retries_5xx_429_and_timeouts_then_returns_every_page(fault_server: FaultServer, data) -> None:
     sleeps = Sleeps()
-    source = test_source(read_timeout_seconds=0.3)
+    source = tax_test_source(read_timeout_seconds=0.3)
     result = extract_http(source, connection(fault_server), None, sleep=sleeps)
     expected = len(data.tax_filing)
     pages = -(-expected // 25)
@@ -185,7 +184,7 @@ def test_retries_5xx_429_and_timeouts_then_returns_every_page(fault_server: Faul
 def test_gives_up_after_max_attempts(fault_server: FaultServer) -> None:
     sleeps = Sleeps()
     with pytest.raises(HttpSourceError) as info:
-        extract_http(test_source(max_attempts=3), connection(fault_server), None, sleep=sleeps)
+        extract_http(tax_test_source(max_attempts=3), connection(fault_server), None, sleep=sleeps)
     assert "HTTP 500 on page 1" in str(info.value)
     assert "gave up after 3 attempts" in str(info.value)
     assert len(fault_server.requests) == 3
@@ -195,7 +194,7 @@ def test_gives_up_after_max_attempts(fault_server: FaultServer) -> None:
 @pytest.mark.parametrize("fault_server", [["429:3600"]], indirect=True)
 def test_retry_after_beyond_the_limit_fails_instead_of_waiting(fault_server: FaultServer) -> None:
     with pytest.raises(HttpSourceError, match="Retry-After 3600 s, more than the 300 s allowed"):
-        extract_http(test_source(), connection(fault_server), None, sleep=Sleeps())
+        extract_http(tax_test_source(), connection(fault_server), None, sleep=Sleeps())
     assert len(fault_server.requests) == 1
 
 
@@ -204,7 +203,7 @@ def test_retry_after_beyond_the_limit_fails_instead_of_waiting(fault_server: Fau
 def test_401_and_404_are_not_retried_and_never_show_the_token(fault_server: FaultServer, status: int) -> None:
     sleeps = Sleeps()
     with pytest.raises(HttpSourceError) as info:
-        extract_http(test_source(), connection(fault_server), None, sleep=sleeps)
+        extract_http(tax_test_source(), connection(fault_server), None, sleep=sleeps)
     message = str(info.value)
     assert "\n" not in message
     assert message.startswith(f"tax_test: HTTP {status} from http://127.0.0.1:")
@@ -219,7 +218,7 @@ def test_a_wrong_token_is_a_401(fault_server: FaultServer) -> None:
     host, port = fault_server.server_address[:2]
     wrong = Connection.from_uri(CONN_ID, f"http://:not-the-token@{host}:{port}")
     with pytest.raises(HttpSourceError, match="HTTP 401") as info:
-        extract_http(test_source(), wrong, None, sleep=Sleeps())
+        extract_http(tax_test_source(), wrong, None, sleep=Sleeps())
     assert "not-the-token" not in str(info.value)
 
 
@@ -227,7 +226,7 @@ def test_timeouts_are_retried_then_fail(fault_server: FaultServer) -> None:
     fault_server.script = ["sleep:0.5"] * 3
     started = time.monotonic()
     with pytest.raises(HttpSourceError, match=r"timeout on page 1 .* gave up after 2 attempts"):
-        extract_http(test_source(read_timeout_seconds=0.2, max_attempts=2), connection(fault_server), None,
+        extract_http(tax_test_source(read_timeout_seconds=0.2, max_attempts=2), connection(fault_server), None,
                      sleep=Sleeps())
     assert len(fault_server.requests) == 2
     assert time.monotonic() - started < 3
@@ -261,7 +260,7 @@ def test_a_truncated_or_malformed_page_fails_and_nothing_is_landed(
     pagination: str, script: list, message: str, attempts: int,
 ) -> None:
     fault_server.script = script
-    source = test_source(pagination, max_attempts=3)
+    source = tax_test_source(pagination, max_attempts=3)
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_uri(fault_server))
     with pytest.raises(HttpSourceError) as info:
         ingest_source(duckdb_settings, "tax_test", sources={"tax_test": source}, sleep=Sleeps())

@@ -16,12 +16,13 @@ import datetime as dt
 
 import pandas as pd
 import pytest
+from sqlalchemy import Engine, text
+
 from bizenv import indicators
 from bizenv.calendar import CalendarCoverageError
 from bizenv.indicators import SnapshotInvalid
 from bizenv.settings import Settings
 from bizenv.warehouse import bulk_insert, make_engine
-from sqlalchemy import Engine, text
 
 A, B, C, P = "152921", "152922", "152923", "152900"
 REGIONS = [P, A, B, C]

@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import text
 
 from bizenv import codes, ingest
+from bizenv.datasets import REGISTRATION
 from bizenv.cli import main
 from bizenv.ingest import ingest_file
 from bizenv.warehouse import make_engine
 
-HEADERS = ["统一社会信用代码", "注册号", "企业名称", "市场主体类型", "法定代表人", "法定代表人证件号码", "所属区划代码",
-           "行业代码", "注册资本(万元)", "成立日期", "申请时间", "核准时间", "办理方式", "登记状态", "状态日期", "更新时间"]
+HEADERS = [c.header_zh for c in REGISTRATION.columns]
 LEFT_BANNER = codes.make_uscc("91", "152921", "MA0N0001")
 LEFT_SHOP = codes.make_uscc("92", "152921", "MA0N0002")
 RIGHT_CORP = codes.make_uscc("91", "152922", "MA0N0003")

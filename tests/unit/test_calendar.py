@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from bizenv.calendar import (
     DEFAULT_OFFICE_HOURS_PATH,
     CalendarCoverageError,

@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+
 from bizenv.indicators import IndicatorDef, load_catalog, month_bounds
 from bizenv.settings import SQL_DIR
 from bizenv.warehouse import sql_text

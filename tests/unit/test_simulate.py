@@ -11,6 +11,9 @@ import numpy as np
 import opencc
 import pandas as pd
 import pytest
+from openpyxl import load_workbook
+from stdnum.cn import ric
+
 from bizenv import codes
 from bizenv.calendar import working_days_between
 from bizenv.datasets import DATASETS
@@ -23,8 +26,6 @@ from bizenv.simulate import (
     simulate,
     write_files,
 )
-from openpyxl import load_workbook
-from stdnum.cn import ric
 
 MONTHS = ("2024-05", "2024-06")
 REGIONS = {"152900", "152921", "152922", "152923"}

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from bizenv.sources.config import (
     DEFAULT_SOURCES_FILE,
     Connection,

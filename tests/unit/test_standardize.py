@@ -1,6 +1,7 @@
 import datetime as dt
 
 import pandas as pd
+
 from bizenv.datasets import REGISTRATION
 from bizenv.standardize import (
     clean_code,

@@ -105,23 +105,26 @@ def ingest_source(
 
     source = get_source(name, sources)
     dataset = get_dataset(source.dataset)
-    with connect(settings) as engine:
-        if source.kind == "file_drop":
+    if source.kind == "file_drop":
+        with connect(settings) as engine:
             return _ingest_drop(settings, engine, source)
-        connection = connection or source.connection()
+    connection = connection or source.connection()
+    # the warehouse is not held open during the extraction (an embedded DuckDB file is single-writer)
+    with connect(settings) as engine:
         stored = read_watermark(engine, source.name)
-        since = stored - source.overlap if stored is not None else None
-        if source.kind == "http":
-            from bizenv.sources.http import extract_http
+    since = stored - source.overlap if stored is not None else None
+    if source.kind == "http":
+        from bizenv.sources.http import extract_http
 
-            frame = extract_http(source, connection, since, sleep=sleep).frame
-        else:
-            from bizenv.sources.database import extract_database
+        frame = extract_http(source, connection, since, sleep=sleep).frame
+    else:
+        from bizenv.sources.database import extract_database
 
-            frame = extract_database(source, connection, since).frame
-        if frame.empty:
-            log.info("%s: nothing changed since %s", source.name, since or "the beginning")
-            return []
+        frame = extract_database(source, connection, since).frame
+    if frame.empty:
+        log.info("%s: nothing changed since %s", source.name, since or "the beginning")
+        return []
+    with connect(settings) as engine:
         return [_ingest_batch(settings, engine, source, dataset, frame, since=since)]
 
 

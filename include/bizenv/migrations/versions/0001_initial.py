@@ -5,6 +5,7 @@ Revises:
 """
 
 from alembic import op
+
 from bizenv.warehouse import sql_statements
 
 revision = "0001"

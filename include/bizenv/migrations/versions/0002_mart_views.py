@@ -5,6 +5,7 @@ Revises: 0001
 """
 
 from alembic import op
+
 from bizenv.warehouse import sql_text
 
 revision = "0002"

@@ -5,6 +5,7 @@ Revises: 0002
 """
 
 from alembic import op
+
 from bizenv.warehouse import sql_text
 
 revision = "0003"
