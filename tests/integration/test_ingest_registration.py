@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import text
 
 from bizenv import codes, ingest
-from bizenv.datasets import REGISTRATION
 from bizenv.cli import main
+from bizenv.datasets import REGISTRATION
 from bizenv.ingest import ingest_file
 from bizenv.warehouse import make_engine
 
