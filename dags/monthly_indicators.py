@@ -6,7 +6,7 @@ month, which is the month it reports on. Backfill past months with
 `airflow backfill create --dag-id monthly_indicators --from-date ... --to-date ...`.
 
 1. **wait_for_departments** – freshness gate: all four department datasets must cover the
-   month (latest `updated_at` at or after month end). Reschedules itself while waiting and
+   month (a department update on or after the month's last statutory working day). Reschedules itself while waiting and
    fails naming the stale departments once the deadline passes.
 2. **compute_snapshot** – a new immutable snapshot version (`sql/indicators/*.sql`).
 3. **validate_snapshot** – the Great Expectations snapshot suite; a broken snapshot stops here.

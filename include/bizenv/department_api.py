@@ -22,6 +22,7 @@ import hmac
 import json
 import logging
 import secrets
+import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -221,13 +222,14 @@ def run_department_api(out_dir: str | Path, host: str = "127.0.0.1", port: int =
     """`bizenv simulate serve`: serve the simulated files in `out_dir` until interrupted."""
     generated = token is None
     server = DepartmentApiServer((host, port), build_routes(out_dir), token or secrets.token_urlsafe(24))
-    print(f"department API on {server.url} serving {out_dir}")
+    print(f"department API on {server.url} serving {out_dir} (Ctrl-C stops it)", flush=True)
     for path, route in sorted(server.routes.items()):
         print(f"  GET {path}  ({route.dataset}, {len(route.records)} records)")
     for source in load_sources().values():
         if source.kind == "http" and source.connection_id:
             shown = server.token if generated else "<token>"
             print(f"  export AIRFLOW_CONN_{source.connection_id.upper()}='http://:{shown}@{server.url[7:]}'")
+    sys.stdout.flush()
     try:
         server.serve_forever()
     except KeyboardInterrupt:

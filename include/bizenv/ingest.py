@@ -189,7 +189,13 @@ def land_batch(
     checksum: str | None,
     watermark: tuple[dt.datetime | None, dt.datetime | None] = (None, None),
 ) -> LandedBatch:
-    """Open a batch in ops.batch and keep its raw rows as an immutable landing file."""
+    """Open a batch in ops.batch and keep its raw rows as an immutable landing file.
+
+    The landing zone is the raw, immutable, access-restricted zone: it holds the rows exactly as
+    the department delivered them, personal ID numbers included (needed to re-process a batch
+    with a rotated PII key). Only the warehouse (ops, core, quarantine, mart) is guaranteed free
+    of full resident ID numbers; grant the landing root to the pipeline's service account only.
+    """
     batch_id = new_batch_id(dataset.name)
     started = utc_now()
     with engine.begin() as conn:
@@ -344,11 +350,26 @@ def _process(
     return summary
 
 
+# The set-based SQL steps (sql/merge/<dataset>/<step>.sql) that take a staged batch into core,
+# run in order inside the batch's one transaction. Survivorship: registration alone writes the
+# golden record (core.market_entity, SCD2) and is authoritative for name, type, region, status
+# and legal representative; the other departments never touch it. Where a department record's
+# region disagrees with the entity's current region, the disagreement goes to
+# core.entity_conflict (clear_conflicts, then record_conflicts; both idempotent), from either
+# side, so the conflicts do not depend on the order in which departments deliver.
+# Nothing is deleted from core: deregistration (注销/吊销/迁出) is a new version of the entity,
+# a credit record's 移出日期 an update of that record.
 MERGE_STEPS: dict[str, tuple[str, ...]] = {
-    "registration": ("upsert_registration", "insert_entity_versions", "close_entity_versions"),
-    "tax_filing": ("upsert_tax_filing",),
-    "credit_record": ("upsert_credit_record",),
-    "real_estate_case": ("upsert_real_estate_case",),
+    "registration": (
+        "upsert_registration",
+        "insert_entity_versions",
+        "close_entity_versions",
+        "clear_conflicts",
+        "record_conflicts",
+    ),
+    "tax_filing": ("upsert_tax_filing", "clear_conflicts", "record_conflicts"),
+    "credit_record": ("upsert_credit_record", "clear_conflicts", "record_conflicts"),
+    "real_estate_case": ("upsert_real_estate_case", "clear_conflicts", "record_conflicts"),
 }
 
 

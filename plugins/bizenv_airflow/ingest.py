@@ -9,11 +9,21 @@ def ingest_department_source(source_name: str) -> list[dict]:
     """Extract incrementally, land, validate and merge. Source failures raise and are retried
     by Airflow; a batch rejected for its content fails without retry (the data must change)."""
     from airflow.exceptions import AirflowFailException
+    from airflow.sdk import BaseHook
 
-    from bizenv.sources import ingest_source
+    from bizenv.sources import Connection, get_source, ingest_source
+    from bizenv.sources.files import BatchRejected
 
-    summaries = ingest_source(task_settings(), source_name)
-    rejected = [s for s in summaries if s.status != "loaded"]
-    if rejected:
-        raise AirflowFailException("; ".join(s.reason or s.batch_id for s in rejected))
+    source = get_source(source_name)
+    connection = None
+    if source.connection_id:
+        airflow_connection = BaseHook.get_connection(source.connection_id)
+        connection = Connection.from_uri(source.connection_id, airflow_connection.get_uri())
+    try:
+        summaries = ingest_source(task_settings(), source_name, connection=connection)
+    except BatchRejected as rejected:
+        raise AirflowFailException(str(rejected)) from None
+    refused = [s for s in summaries if s.status != "loaded"]
+    if refused:
+        raise AirflowFailException("; ".join(s.reason or s.batch_id for s in refused))
     return [s.as_dict() for s in summaries]

@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager, suppress
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pandas as pd
 import pytest
@@ -99,16 +100,19 @@ def tail(path: Path, lines: int = 40) -> str:
 @pytest.fixture
 def redis_broker() -> Iterator[str]:
     """Redis database REDIS_DB on the test server, empty before and after the test."""
-    client = redis.Redis.from_url(REDIS_URL, db=REDIS_DB, socket_connect_timeout=5)
+    # The database is the URL's path: redis-py lets a URL's /N win over a db= argument.
+    url = urlsplit(REDIS_URL)._replace(path=f"/{REDIS_DB}", query="").geturl()
+    client = redis.Redis.from_url(url, socket_connect_timeout=5)
+    if client.connection_pool.connection_kwargs.get("db") != REDIS_DB:
+        pytest.fail(f"refusing to flush: {url} does not select Redis database {REDIS_DB}")
     try:
         client.ping()
     except redis.RedisError as error:
         client.close()
         pytest.fail(f"Redis at {REDIS_URL} (Celery broker) is required: {error}")
     client.flushdb()
-    kwargs = client.connection_pool.connection_kwargs
     try:
-        yield f"redis://{kwargs.get('host', '127.0.0.1')}:{kwargs.get('port', 6379)}/{REDIS_DB}"
+        yield url
     finally:
         client.flushdb()
         client.close()

@@ -52,13 +52,12 @@ __all__ = [
 ]
 
 
-class DropRejected(SourceError):
-    """Some dropped files could not be read at all; they were moved to the archive's `rejected/`.
-    `summaries` holds the batches of the files that were processed in the same run."""
+def __getattr__(name: str) -> object:
+    if name == "DropRejected":  # defined with the drop connector (which imports pandas)
+        from bizenv.sources.drop import DropRejected
 
-    def __init__(self, message: str, summaries: list[BatchSummary]) -> None:
-        super().__init__(message)
-        self.summaries = summaries
+        return DropRejected
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def read_watermark(engine: Engine, source: str) -> dt.datetime | None:
@@ -96,8 +95,9 @@ def ingest_source(
     """One incremental run of the configured source `name`.
 
     http / database: one batch with everything changed since the watermark (none when nothing
-    changed). file_drop: one batch per new file; a re-delivered file (same content as a loaded
-    batch of the dataset) yields a summary with status "skipped" and the earlier batch's id.
+    changed). file_drop: one batch per new file; a re-delivered file (the same content as a
+    loaded batch of the dataset) is not loaded again: it is logged and archived under
+    `redelivered/`, and yields no summary.
     `connection` overrides the AIRFLOW_CONN_* lookup (Airflow adapters pass theirs);
     `sleep` replaces time.sleep between HTTP retries (tests)."""
     from bizenv.datasets import get_dataset
@@ -144,8 +144,8 @@ def _ingest_batch(settings: Settings, engine: Engine, source: SourceConfig, data
 
 def _ingest_drop(settings: Settings, engine: Engine, source: SourceConfig) -> list[BatchSummary]:
     from bizenv.datasets import get_dataset
-    from bizenv.ingest import BatchSummary, ingest_frame
-    from bizenv.sources.drop import archive, load_drop_file, new_files, read_drop_frame
+    from bizenv.ingest import ingest_frame
+    from bizenv.sources.drop import DropRejected, archive, load_drop_file, new_files, read_drop_frame
     from bizenv.sources.files import BatchRejected
     from bizenv.sources.frames import latest_change
     from bizenv.warehouse import query_df
@@ -168,9 +168,6 @@ def _ingest_drop(settings: Settings, engine: Engine, source: SourceConfig) -> li
                 moved = archive(path, archive_dir / "redelivered", suffix)
                 log.warning("%s: %s has the same content as %s (batch %s): not loaded again; moved to %s",
                             source.name, path.name, first_name, batch_id, moved)
-                summaries.append(BatchSummary(
-                    batch_id, dataset.name, 0, 0, 0, 0, "skipped",
-                    f"{path.name}: same content as {first_name} (batch {batch_id}); not loaded again"))
                 continue
             raw = read_drop_frame(drop, source, dataset)
         except BatchRejected as error:

@@ -49,7 +49,7 @@ _CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,\-?#LW]+$")
 _CRON_PRESETS = {"@once", "@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly", "@annually"}
 
 
-class SourceError(Exception):
+class SourceError(RuntimeError):
     """A source cannot be configured, reached or read; the message is one line."""
 
 

@@ -25,11 +25,21 @@ from pathlib import Path
 import pandas as pd
 
 from bizenv.datasets import Dataset
-from bizenv.sources.config import FileDropOptions, SourceConfig
+from bizenv.sources.config import FileDropOptions, SourceConfig, SourceError
 from bizenv.sources.files import BatchRejected, detect_encoding
 from bizenv.sources.frames import to_dataset_frame
 
 log = logging.getLogger(__name__)
+
+
+class DropRejected(SourceError, BatchRejected):
+    """Some dropped files could not be read at all (unreadable, missing required columns); they
+    were moved to the archive's `rejected/`. `summaries` holds the batches of the files that
+    were processed in the same run. A BatchRejected: the data must change, retrying won't help."""
+
+    def __init__(self, message: str, summaries: list) -> None:
+        super().__init__(message)
+        self.summaries = summaries
 
 
 @dataclass(frozen=True)
