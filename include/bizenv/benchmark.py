@@ -18,12 +18,12 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from bizenv.datasets import REGISTRATION
-from bizenv.ingest import MERGE_STEPS, _stage_frame
+from bizenv.ingest import _stage_frame, merge_staged
 from bizenv.settings import Settings
 from bizenv.simulate import DefectRates, simulate
 from bizenv.standardize import code_checks, standardize
 from bizenv.validate import run_suite
-from bizenv.warehouse import bulk_insert, make_engine, run_sql, upgrade
+from bizenv.warehouse import make_engine, upgrade
 
 
 def _registration_rows(entities: int) -> pd.DataFrame:
@@ -51,10 +51,8 @@ def bench_merge(url: str, rows: pd.DataFrame, data_dir: Path) -> float:
     engine = make_engine(url)
     started = time.perf_counter()
     with engine.begin() as conn:
-        bulk_insert(conn, "ops.stage_registration", staged)
-        params = {"batch_id": batch_id, "changed_at": pd.Timestamp.now().floor("s").to_pydatetime()}
-        for step in MERGE_STEPS["registration"]:
-            run_sql(conn, f"merge/registration/{step}.sql", params)
+        # the production merge transaction: bulk stage, count, MERGE_STEPS, resolve, clear stage
+        merge_staged(conn, REGISTRATION, batch_id, staged, pd.Timestamp.now().floor("s").to_pydatetime())
     elapsed = time.perf_counter() - started
     engine.dispose()
     return elapsed

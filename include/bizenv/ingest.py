@@ -326,15 +326,7 @@ def _process(
     with engine.begin() as conn:
         _record_results(conn, dataset, batch_id, outcome.results, now)
         bulk_insert(conn, f"quarantine.{dataset.name}", quarantine)
-        bulk_insert(conn, f"ops.stage_{dataset.name}", staged)
-        params = {"batch_id": batch_id, "changed_at": now, "resolved_at": now}
-        applicable = int(
-            query_df(conn, f"merge/{dataset.name}/count_applicable.sql", params)["applicable"][0]
-        )
-        for statement in MERGE_STEPS[dataset.name]:
-            run_sql(conn, f"merge/{dataset.name}/{statement}.sql", params)
-        run_sql(conn, f"merge/{dataset.name}/resolve_quarantine.sql", params)
-        run_sql(conn, f"merge/{dataset.name}/clear_stage.sql", params)
+        applicable = merge_staged(conn, dataset, batch_id, staged, now)
         summary = BatchSummary(
             batch_id,
             dataset.name,
@@ -361,7 +353,8 @@ def _process(
 # a credit record's 移出日期 an update of that record.
 MERGE_STEPS: dict[str, tuple[str, ...]] = {
     "registration": (
-        "upsert_registration",
+        "update_registration",
+        "insert_registration",
         "insert_entity_versions",
         "close_entity_versions",
         "clear_conflicts",
@@ -371,6 +364,22 @@ MERGE_STEPS: dict[str, tuple[str, ...]] = {
     "credit_record": ("upsert_credit_record", "clear_conflicts", "record_conflicts"),
     "real_estate_case": ("upsert_real_estate_case", "clear_conflicts", "record_conflicts"),
 }
+
+
+def merge_staged(
+    conn: Connection, dataset: Dataset, batch_id: str, staged: pd.DataFrame, now: dt.datetime
+) -> int:
+    """Bulk-stage a batch's valid rows and merge them into core with set-based SQL, in the
+    caller's transaction; returns how many staged records changed core. The stage is emptied
+    again before the transaction ends. (The one merge path: ingest and the benchmark use it.)"""
+    bulk_insert(conn, f"ops.stage_{dataset.name}", staged)
+    params = {"batch_id": batch_id, "changed_at": now, "resolved_at": now}
+    applicable = int(query_df(conn, f"merge/{dataset.name}/count_applicable.sql", params)["applicable"][0])
+    for statement in MERGE_STEPS[dataset.name]:
+        run_sql(conn, f"merge/{dataset.name}/{statement}.sql", params)
+    run_sql(conn, f"merge/{dataset.name}/resolve_quarantine.sql", params)
+    run_sql(conn, f"merge/{dataset.name}/clear_stage.sql", params)
+    return applicable
 
 
 def _record_results(

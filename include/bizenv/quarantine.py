@@ -66,7 +66,7 @@ def month_bounds_utc(month: str) -> tuple[dt.datetime, dt.datetime]:
     year, number = int(match.group(1)), int(match.group(2))
     start = dt.datetime(year, number, 1, tzinfo=SHANGHAI)
     end = dt.datetime(year + number // 12, number % 12 + 1, 1, tzinfo=SHANGHAI)
-    return tuple(t.astimezone(dt.UTC).replace(tzinfo=None) for t in (start, end))  # type: ignore[return-value]
+    return start.astimezone(dt.UTC).replace(tzinfo=None), end.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def _bounds(month: str | None) -> dict[str, dt.datetime | None]:

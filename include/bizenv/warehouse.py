@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pacsv
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -116,13 +117,19 @@ def bulk_insert(conn: Connection, table: str, frame: pd.DataFrame) -> int:
             raw.unregister(view_name)
         return len(frame)
     if dialect_of(conn) == "postgresql":
-        buffer = io.StringIO()
-        frame.to_csv(buffer, index=False, header=False, na_rep="\\N")
+        # COPY in CSV written by Arrow (C++; ~10x faster than DataFrame.to_csv): a null is an
+        # unquoted empty field, an empty string the quoted "" — PostgreSQL's CSV defaults.
+        buffer = io.BytesIO()
+        pacsv.write_csv(
+            pa.Table.from_pandas(frame, preserve_index=False),
+            buffer,
+            pacsv.WriteOptions(include_header=False, quoting_style="needed"),
+        )
         with (
             raw.cursor() as cursor,
-            cursor.copy(f"copy {table} ({columns}) from stdin with (format csv, null '\\N')") as copy,
+            cursor.copy(f"copy {table} ({columns}) from stdin with (format csv)") as copy,
         ):
-            copy.write(buffer.getvalue())
+            copy.write(buffer.getbuffer())
         return len(frame)
     raise ValueError(f"unsupported warehouse dialect {dialect_of(conn)!r}")
 

@@ -30,6 +30,7 @@ import pytest
 import redis
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from bizenv import codes
 from bizenv.warehouse import make_engine
@@ -218,15 +219,18 @@ def test_dag_runs_on_celery_worker_with_postgres_metadata(tmp_path, postgres_dat
     (dags_dir / "celery_topology_probe.py").write_text(
         PROBE_DAG.format(dag_id=DAG_ID, task_id=TASK_ID, csv_path=str(csv_path)), encoding="utf-8")
 
-    metadata_url = postgres_database  # a fresh postgresql+psycopg://…/bizenv_test_… database
+    # a fresh bizenv_test_… database; Airflow talks to it through psycopg 3 (sync and async)
+    fresh = make_url(postgres_database)
+    metadata_url = fresh.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    metadata_async_url = fresh.set(drivername="postgresql+psycopg_async").render_as_string(hide_password=False)
     api_port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
     env |= {
         "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url,
-        # asyncpg is not installed: the async engine uses psycopg 3 as well
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": metadata_url.replace("+psycopg:", "+psycopg_async:", 1),
+        # asyncpg is not installed: without this Airflow derives a postgresql+asyncpg URL
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": metadata_async_url,
         "AIRFLOW__CELERY__BROKER_URL": redis_broker,
         "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{metadata_url}",
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
@@ -307,7 +311,7 @@ def test_dag_runs_on_celery_worker_with_postgres_metadata(tmp_path, postgres_dat
 
     # The CLI sees the run, and it lives in this PostgreSQL database (no SQLite file anywhere).
     assert [(run["dag_id"], run["state"]) for run in runs] == [(DAG_ID, "success")], runs
-    assert database == metadata_url.rsplit("/", 1)[-1]
+    assert database == fresh.database
     assert [(run["state"], run["run_type"]) for run in dag_runs] == [("success", "manual")]
     assert dag_runs[0]["run_id"] == runs[0]["run_id"]
     assert not list(airflow_home.glob("*.db")), "a SQLite metadata database was created"

@@ -168,3 +168,23 @@ def test_missing_required_column_names_file_and_column(warehouse_settings, tmp_p
     assert main(["ingest-file", "registration", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: partial.csv: missing required column(s) 企业名称(name)")
+
+
+def test_the_two_stock_and_flow_indicators_per_region(warehouse_settings, department_file):
+    from bizenv.indicators import compute_snapshot, show
+
+    ingest_file(warehouse_settings, "registration", department_file, max_bad_share=0.5)
+    engine = make_engine(warehouse_settings.warehouse_url)
+    compute_snapshot(engine, "2024-06")
+    values = {(r.region_code, r.indicator_code): r.value for r in show(engine, "2024-06").itertuples()}
+    engine.dispose()
+    # new in June: the left-banner company (06-03) and shop (06-05); nothing new elsewhere (no rows: null)
+    assert values[("152921", "new_entities")] == 2
+    assert values[("152900", "new_entities")] == 2
+    assert pd.isna(values[("152922", "new_entities")]) and pd.isna(values[("152923", "new_entities")])
+    # alive at June end: both left-banner entities, the 2023 right-banner company; the Ejina
+    # company was deregistered on 06-20, so Ejina has no surviving entity left (null, not zero)
+    assert values[("152921", "surviving_entities")] == 2
+    assert values[("152922", "surviving_entities")] == 1
+    assert pd.isna(values[("152923", "surviving_entities")])
+    assert values[("152900", "surviving_entities")] == 3

@@ -1,8 +1,23 @@
--- recompute validity of the touched entities' versions: each ends where the next begins
+-- versions from earlier batches of the entities that got a new version in this batch: each
+-- ends where the next begins, only the last is current. new versions were written with their
+-- final validity, and an entity without a new version keeps its history as it is, so only the
+-- affected keys are read.
 with touched as (
-    select distinct uscc
-    from ops.stage_registration
-    where batch_id = :batch_id
+    select distinct s.uscc
+    from ops.stage_registration as s
+    where s.batch_id = :batch_id
+        and exists (
+            select 1
+            from core.market_entity as m
+            where m.uscc = s.uscc
+                and m.batch_id = :batch_id
+        )
+        and exists (
+            select 1
+            from core.market_entity as o
+            where o.uscc = s.uscc
+                and o.batch_id <> :batch_id
+        )
 ),
 ordered as (
     select

@@ -1,20 +1,49 @@
--- every staged state becomes a version of the golden record; a late older state slots into history
+-- every staged state not yet in the golden record becomes a version of it (scd type 2); a late,
+-- older state slots into history. each new version is written with its final validity: it
+-- ends where the next version of the entity (staged or already in core) begins, and the last
+-- one is current. a (uscc, updated_at) staged twice keeps its last file row.
 insert into core.market_entity (
     uscc, valid_from, valid_to, is_current, name, name_key, entity_type, region_code,
     industry_code, status, status_date, established_date, legal_rep_name, legal_rep_id_hash,
     legal_rep_id_masked, batch_id, changed_at
 )
-with versions as (
-    select
-        s.*,
-        row_number() over (partition by s.uscc, s.updated_at order by s.source_row desc) as pick
+with new_versions as (
+    select s.*
     from ops.stage_registration as s
     where s.batch_id = :batch_id
+        and not exists (
+            select 1
+            from core.market_entity as m
+            where m.uscc = s.uscc
+                and m.valid_from = s.updated_at
+        )
+        and not exists (
+            select 1
+            from ops.stage_registration as n
+            where n.batch_id = s.batch_id
+                and n.uscc = s.uscc
+                and n.updated_at = s.updated_at
+                and n.source_row > s.source_row
+        )
+),
+timeline as (
+    select v.uscc, v.updated_at as valid_from
+    from new_versions as v
+    union all
+    select m.uscc, m.valid_from
+    from core.market_entity as m
+    where m.uscc in (select v.uscc from new_versions as v)
+),
+bounds as (
+    select
+        t.uscc,
+        t.valid_from,
+        lead(t.valid_from) over (partition by t.uscc order by t.valid_from) as valid_to
+    from timeline as t
 )
 select
-    uscc, updated_at, null, false, name, name_key, entity_type, region_code,
-    industry_code, status, status_date, established_date, legal_rep_name, legal_rep_id_hash,
-    legal_rep_id_masked, batch_id, cast(:changed_at as timestamp)
-from versions
-where pick = 1
-on conflict (uscc, valid_from) do nothing
+    v.uscc, v.updated_at, b.valid_to, b.valid_to is null, v.name, v.name_key, v.entity_type,
+    v.region_code, v.industry_code, v.status, v.status_date, v.established_date, v.legal_rep_name,
+    v.legal_rep_id_hash, v.legal_rep_id_masked, v.batch_id, cast(:changed_at as timestamp)
+from new_versions as v
+join bounds as b on b.uscc = v.uscc and b.valid_from = v.updated_at
