@@ -129,6 +129,38 @@ def cmd_quarantine_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_quarantine_summary(args: argparse.Namespace) -> int:
+    from bizenv.quarantine import quarantine_summary
+    from bizenv.warehouse import connect
+
+    with connect(load_settings()) as engine:
+        frame = quarantine_summary(engine, args.month)
+    _print_frame(frame, args.format)
+    return 0
+
+
+def cmd_quarantine_export(args: argparse.Namespace) -> int:
+    from bizenv.quarantine import export_feedback
+    from bizenv.warehouse import connect
+
+    with connect(load_settings()) as engine:
+        paths = export_feedback(engine, args.department or args.dataset, args.month, Path(args.out))
+    for path in paths:
+        print(path)
+    return 0
+
+
+def cmd_crosswalk_load(args: argparse.Namespace) -> int:
+    from bizenv.crosswalk import load_crosswalk
+
+    summary = load_crosswalk(load_settings(), Path(args.path))
+    print(json.dumps(summary.as_dict(), ensure_ascii=False))
+    if summary.status != "loaded":
+        print(f"error: {summary.reason}", file=sys.stderr)
+        return EXIT_REJECTED
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from bizenv.demo import run_demo
 
@@ -193,6 +225,23 @@ def build_parser() -> argparse.ArgumentParser:
     qlist.add_argument("--all", action="store_true", help="include resolved rows")
     qlist.add_argument("--format", choices=("table", "json", "csv"), default="table")
     qlist.set_defaults(func=cmd_quarantine_list)
+    qsummary = quarantine.add_parser("summary", help="open and resolved rows per dataset")
+    qsummary.add_argument("--month", help="rows quarantined in this month (YYYY-MM, Asia/Shanghai)")
+    qsummary.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    qsummary.set_defaults(func=cmd_quarantine_summary)
+    qexport = quarantine.add_parser("export", help="feedback files (GB18030 CSV and XLSX) for a department")
+    target = qexport.add_mutually_exclusive_group(required=True)
+    target.add_argument("--department", help="e.g. 市场监管局")
+    target.add_argument("--dataset", help="e.g. registration")
+    qexport.add_argument("--month", required=True, help="YYYY-MM: rows quarantined in this month")
+    qexport.add_argument("--out", required=True, help="directory for the feedback files")
+    qexport.set_defaults(func=cmd_quarantine_export)
+
+    crosswalk = commands.add_parser("crosswalk", help="legacy 注册号 → USCC crosswalk").add_subparsers(
+        dest="crosswalk_command", required=True)
+    cload = crosswalk.add_parser("load", help="load a crosswalk file (注册号, 统一社会信用代码)")
+    cload.add_argument("path")
+    cload.set_defaults(func=cmd_crosswalk_load)
 
     demo = commands.add_parser("demo", help="a whole month end to end, through Airflow")
     demo.add_argument("--month", default="2024-06")
@@ -226,8 +275,11 @@ def run() -> None:
     """Console entry point. Ends the process without interpreter finalization: DuckDB's
     bindings report spurious leaks at shutdown once Great Expectations is loaded, and all
     work is committed and flushed by now."""
-    code = main()
-    sys.stdout.flush()
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader (e.g. `| head`) went away; that is not an error of ours
+        code = 0
     sys.stderr.flush()
     os._exit(code)
 

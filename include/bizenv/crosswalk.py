@@ -63,10 +63,12 @@ def check_crosswalk(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, int]
     )
     legacy = rows["legacy_reg_no"].fillna("")
     uscc = rows["uscc"].fillna("")
+    legacy_mangled = legacy.map(codes.is_excel_mangled)
     checks = [
         ("legacy_reg_no", "required", legacy == ""),
-        ("legacy_reg_no", "excel_mangled", legacy.map(codes.is_excel_mangled)),
-        ("legacy_reg_no", "legacy_reg_no_format", (legacy != "") & ~legacy.map(codes.is_legacy_reg_no)),
+        ("legacy_reg_no", "excel_mangled", legacy_mangled),
+        ("legacy_reg_no", "legacy_reg_no_format",
+         (legacy != "") & ~legacy_mangled & ~legacy.map(codes.is_legacy_reg_no)),
         ("uscc", "required", uscc == ""),
         ("uscc", "excel_mangled", uscc.map(codes.is_excel_mangled)),
     ]

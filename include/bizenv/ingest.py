@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BAD_SHARE = 0.05
 PERSONAL_ID_COLUMNS = {"legal_rep_id", "applicant_id"}
+MERGE_WORK_MEM = "64MB"  # PostgreSQL work_mem for the merge transaction only (SET LOCAL)
 
 
 @dataclass
@@ -366,17 +367,35 @@ MERGE_STEPS: dict[str, tuple[str, ...]] = {
 }
 
 
+# The step whose row count is the number of staged records that changed core ("loaded"): a new
+# version of the golden record for registration (a new key, or a new updated_at of a known
+# one); a new record, or a newer version of one, for the other datasets.
+APPLYING_STEP: dict[str, str] = {
+    "registration": "insert_entity_versions",
+    "tax_filing": "upsert_tax_filing",
+    "credit_record": "upsert_credit_record",
+    "real_estate_case": "upsert_real_estate_case",
+}
+
+
 def merge_staged(
     conn: Connection, dataset: Dataset, batch_id: str, staged: pd.DataFrame, now: dt.datetime
 ) -> int:
     """Bulk-stage a batch's valid rows and merge them into core with set-based SQL, in the
     caller's transaction; returns how many staged records changed core. The stage is emptied
     again before the transaction ends. (The one merge path: ingest and the benchmark use it.)"""
+    if conn.dialect.name == "postgresql":
+        # hash joins and aggregates over a whole batch, not sorts spilled to disk (default 4MB)
+        conn.exec_driver_sql(f"set local work_mem = '{MERGE_WORK_MEM}'")
     bulk_insert(conn, f"ops.stage_{dataset.name}", staged)
     params = {"batch_id": batch_id, "changed_at": now, "resolved_at": now}
-    applicable = int(query_df(conn, f"merge/{dataset.name}/count_applicable.sql", params)["applicable"][0])
+    applicable = 0
     for statement in MERGE_STEPS[dataset.name]:
-        run_sql(conn, f"merge/{dataset.name}/{statement}.sql", params)
+        changed = run_sql(conn, f"merge/{dataset.name}/{statement}.sql", params)
+        if statement == APPLYING_STEP[dataset.name]:
+            applicable = changed
+    if applicable < 0:
+        raise RuntimeError(f"merge/{dataset.name}/{APPLYING_STEP[dataset.name]}.sql reported no row count")
     run_sql(conn, f"merge/{dataset.name}/resolve_quarantine.sql", params)
     run_sql(conn, f"merge/{dataset.name}/clear_stage.sql", params)
     return applicable

@@ -3,16 +3,24 @@
 Each dataset has one suite in `expectations/<dataset>.json`. GX reports the failing rows of
 every expectation through `unexpected_index_list` keyed on `source_row`; critical failures
 quarantine their rows, warnings are only recorded.
+
+A run is two GX passes over the same batch so that clean data pays only for counting:
+every expectation first runs with result_format BOOLEAN_ONLY (unexpected counts only), then
+the expectations that failed run again with COMPLETE and `unexpected_index_column_names`
+to name their rows. GX sees only the columns the suite uses, in dtypes it handles without
+per-value Python (see `_gx_frame`). `build_data_docs` renders a run as GX Data Docs.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -25,18 +33,32 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
 RESULT_COLUMNS = ["rule", "column_name", "severity", "success", "element_count", "unexpected_count"]
+ROW_ID = "source_row"
 
 
 @dataclass
 class ValidationOutcome:
     failures: pd.DataFrame  # critical row failures: source_row, field, rule, value
     results: pd.DataFrame  # one row per expectation: RESULT_COLUMNS
+    gx_result: Any = None  # the GX ExpectationSuiteValidationResult (for Data Docs)
 
 
 @cache
 def load_suite_document(dataset: str) -> dict:
     path = EXPECTATIONS_DIR / f"{dataset}.json"
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def suite_columns(dataset: str) -> list[str]:
+    """The columns the dataset's suite reads, in suite order."""
+    columns: list[str] = []
+    for expectation in load_suite_document(dataset)["expectations"]:
+        kwargs = expectation["kwargs"]
+        names = [kwargs.get("column"), kwargs.get("column_A"), kwargs.get("column_B")]
+        for name in [*names, *kwargs.get("column_list", [])]:
+            if name and name not in columns:
+                columns.append(name)
+    return columns
 
 
 def _column_of(kwargs: dict) -> str:
@@ -65,33 +87,105 @@ def _validation_definition(dataset: str):
     )
 
 
-def run_suite(dataset: str, rows: pd.DataFrame) -> ValidationOutcome:
-    """Validate the standardized `rows` (with a unique `source_row`) against the dataset's suite."""
+@cache
+def _set_columns(dataset: str) -> frozenset[str]:
+    return frozenset(
+        e["kwargs"]["column"]
+        for e in load_suite_document(dataset)["expectations"]
+        if e["type"] == "expect_column_values_to_be_in_set"
+    )
+
+
+def _gx_frame(dataset: str, rows: pd.DataFrame) -> pd.DataFrame:
+    """What GX gets: `source_row` and the suite's columns (a missing one stays missing, so GX
+    reports it). GX fingerprints, filters and compares these per expectation, so their dtype
+    decides its cost: text checked against a value set becomes a categorical (few distinct
+    values: cheap to hash and `isin`), other text stays Arrow-backed, and nullable floats become
+    float64 (NaN is missing to GX too) so range checks are vectorised instead of per value."""
+    wanted = [ROW_ID, *(c for c in suite_columns(dataset) if c in rows.columns and c != ROW_ID)]
+    frame = rows[wanted].reset_index(drop=True)
+    in_set = _set_columns(dataset)
+    conversions: dict[str, str] = {}
+    for column in frame.columns:
+        dtype = frame[column].dtype
+        if column in in_set and (isinstance(dtype, pd.StringDtype) or pd.api.types.is_object_dtype(dtype)):
+            conversions[column] = "category"
+        elif isinstance(dtype, pd.Float64Dtype | pd.Float32Dtype):
+            conversions[column] = "float64"
+    return frame.astype(conversions) if conversions else frame
+
+
+def _severity(config) -> str:
+    return str(getattr(config.severity, "value", config.severity))
+
+
+def _raise_if_broken(item) -> None:
+    if item.exception_info and item.exception_info.get("raised_exception"):
+        config = item.expectation_config
+        message = item.exception_info.get("exception_message")
+        raise RuntimeError(f"expectation {config.type} on {_column_of(config.kwargs)} could not run: {message}")
+
+
+def _detail_failing(definition, frame: pd.DataFrame, failing: list, parameters: dict) -> dict[str, Any]:
+    """Second pass: the failing expectations with their rows (COMPLETE), by expectation id."""
+    import great_expectations as gx
+
+    wanted = {item.expectation_config.id for item in failing}
+    originals = [e for e in definition.suite.expectations if e.id in wanted]
+    suite = gx.ExpectationSuite(name=f"{definition.suite.name}_failing", expectations=[copy.copy(e) for e in originals])
+    batch = definition.batch_definition.get_batch(batch_parameters={"dataframe": frame})
+    detailed = batch.validate(
+        suite,
+        expectation_parameters=parameters,
+        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [ROW_ID]},
+    )
+    # the copies have no ids; match them back on what they check
+    id_of = {_identity(e.configuration): e.id for e in originals}
+    by_id = {}
+    for item in detailed.results:
+        _raise_if_broken(item)
+        by_id[id_of[_identity(item.expectation_config)]] = item
+    return by_id
+
+
+def _identity(config) -> tuple:
+    # not the kwargs themselves: GX resolves $PARAMETER values into the result's copy
+    return (config.type, _column_of(config.kwargs), json.dumps(config.meta, sort_keys=True, default=str))
+
+
+def run_suite(dataset: str, rows: pd.DataFrame, *, docs_dir: Path | None = None) -> ValidationOutcome:
+    """Validate the standardized `rows` (with a unique `source_row`) against the dataset's suite.
+
+    With `docs_dir`, the run is also rendered as GX Data Docs there (see `build_data_docs`)."""
     if rows.empty:
         empty = pd.DataFrame(columns=FAILURE_COLUMNS)
         return ValidationOutcome(empty, pd.DataFrame(columns=RESULT_COLUMNS))
     definition = _validation_definition(dataset)
-    # GX hashes and sizes the whole frame per run; on Arrow-backed strings that costs more than
-    # the expectations themselves, on plain object columns it is cheap.
-    frame = rows.reset_index(drop=True)
-    frame = frame.astype({c: object for c in frame.columns if isinstance(frame[c].dtype, pd.StringDtype)})
+    frame = _gx_frame(dataset, rows)
+    parameters = {"region_codes": load_regions().codes}
     result = definition.run(
         batch_parameters={"dataframe": frame},
-        expectation_parameters={"region_codes": load_regions().codes},
-        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["source_row"]},
+        expectation_parameters=parameters,
+        result_format={"result_format": "BOOLEAN_ONLY"},
     )
+    _forget_stored_results(definition)
+    for item in result.results:
+        _raise_if_broken(item)
+    # `mostly` lets an expectation succeed with bad rows, so those always get the second pass
+    failing = [i for i in result.results if not i.success or "mostly" in i.expectation_config.kwargs]
+    detailed = _detail_failing(definition, frame, failing, parameters) if failing else {}
+    result.results = [detailed.get(i.expectation_config.id, i) for i in result.results]
+
     failure_parts: list[pd.DataFrame] = []
     summary: list[dict] = []
+    values_of: pd.DataFrame | None = None
     for item in result.results:
         config = item.expectation_config
         rule = config.meta["rule"]
         column = _column_of(config.kwargs)
-        severity = str(getattr(config.severity, "value", config.severity))
-        if item.exception_info and item.exception_info.get("raised_exception"):
-            message = item.exception_info.get("exception_message")
-            raise RuntimeError(f"expectation {config.type} on {column} could not run: {message}")
+        severity = _severity(config)
         res = item.result or {}
-        unexpected_rows = [entry["source_row"] for entry in res.get("unexpected_index_list") or []]
+        unexpected_rows = [entry[ROW_ID] for entry in res.get("unexpected_index_list") or []]
         summary.append(
             {
                 "rule": rule,
@@ -103,22 +197,75 @@ def run_suite(dataset: str, rows: pd.DataFrame) -> ValidationOutcome:
             }
         )
         if unexpected_rows and severity == "critical":
-            values_of = frame.set_index("source_row")
-            fields = column.split("+")
-            values = values_of.loc[unexpected_rows, fields[0]].astype("string").fillna("")
+            if values_of is None:
+                values_of = frame.set_index(ROW_ID)
+            field = column.split("+")[0]
+            values = values_of.loc[unexpected_rows, field].astype("string").fillna("")
             failure_parts.append(
-                pd.DataFrame(
-                    {
-                        "source_row": unexpected_rows,
-                        "field": fields[0],
-                        "rule": rule,
-                        "value": values.to_numpy(),
-                    }
-                )
+                pd.DataFrame({ROW_ID: unexpected_rows, "field": field, "rule": rule, "value": values.to_numpy()})
             )
     failures = (
         pd.concat(failure_parts, ignore_index=True).drop_duplicates()
         if failure_parts
         else pd.DataFrame(columns=FAILURE_COLUMNS)
     )
-    return ValidationOutcome(failures, pd.DataFrame(summary, columns=RESULT_COLUMNS))
+    outcome = ValidationOutcome(failures, pd.DataFrame(summary, columns=RESULT_COLUMNS), result)
+    if docs_dir is not None:
+        build_data_docs(dataset, outcome, docs_dir)
+    return outcome
+
+
+def _forget_stored_results(definition) -> None:
+    """ValidationDefinition.run keeps every result in the (in-memory) results store; a worker
+    that validates many batches would grow without bound."""
+    store = _context_of(definition).validation_results_store
+    for key in store.list_keys():
+        store.remove_key(key)
+
+
+def _context_of(definition):
+    return definition.batch_definition.data_asset.datasource.data_context
+
+
+@cache
+def _docs_site(dataset: str, docs_dir: Path) -> str:
+    context = _context_of(_validation_definition(dataset))
+    name = f"bizenv_docs_{len(context.list_data_docs_sites())}"
+    context.add_data_docs_site(
+        name,
+        {
+            "class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        },
+    )
+    return name
+
+
+def build_data_docs(dataset: str, outcome_or_result, docs_dir: Path) -> Path:
+    """Render one validation run (a ValidationOutcome or a GX suite result) as GX Data Docs in
+    `docs_dir` (a local filesystem site: index.html, the suite page and this run's page;
+    earlier runs' pages stay and stay listed). Returns the index.html path."""
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    result = getattr(outcome_or_result, "gx_result", outcome_or_result)
+    if result is None:
+        raise ValueError("no GX result to render (an empty batch is not validated)")
+    docs_dir = Path(docs_dir).resolve()
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    context = _context_of(_validation_definition(dataset))
+    site = _docs_site(dataset, docs_dir)
+    suite_id = ExpectationSuiteIdentifier(name=result.suite_name)
+    batch = result.meta.get("active_batch_definition")
+    batch_id = batch.id if hasattr(batch, "id") else dataset
+    result_id = ValidationResultIdentifier(suite_id, result.meta["run_id"], batch_id)
+    store = context.validation_results_store
+    store.set(result_id, result)
+    try:
+        context.build_data_docs(site_names=[site], resource_identifiers=[result_id, suite_id])
+    finally:
+        store.remove_key(result_id)
+    return docs_dir / "index.html"

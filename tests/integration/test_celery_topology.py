@@ -297,6 +297,17 @@ def test_dag_runs_on_celery_worker_with_postgres_metadata(tmp_path, postgres_dat
             listed = topology.airflow("dags", "list-runs", DAG_ID, "--output", "json").stdout
             # log warnings share stdout with the JSON document, which is one line
             runs = json.loads(next(line for line in listed.splitlines() if line.startswith("[")))
+
+            # The run turns success once the task reports its state; the Celery task itself ends
+            # a moment later (the supervisor finishes its log first): wait for that line too.
+            with metadata.connect() as conn:
+                celery_task_id = conn.execute(text(
+                    "select external_executor_id from task_instance where dag_id = :d and task_id = :t"),
+                    {"d": DAG_ID, "t": TASK_ID}).scalar()
+            if celery_task_id:
+                wait_for(f"the celery worker to finish execute_workload[{celery_task_id}]",
+                         lambda: f"execute_workload[{celery_task_id}] succeeded" in topology.log("celery-worker"),
+                         60, topology)
             worker_log = topology.log("celery-worker")
             failure_context = topology.logs()
         with metadata.connect() as conn:
@@ -321,8 +332,8 @@ def test_dag_runs_on_celery_worker_with_postgres_metadata(tmp_path, postgres_dat
     assert len(instances) == 1, instances
     instance = instances[0]
     assert instance["state"] == "success" and instance["queue"] == "default", instance
-    celery_task_id = instance["external_executor_id"]
-    assert celery_task_id, f"no Celery task id recorded: {instance}\n{failure_context}"
+    assert celery_task_id and instance["external_executor_id"] == celery_task_id, (
+        f"no Celery task id recorded: {instance}\n{failure_context}")
     executed = [line for line in worker_log.splitlines()
                 if celery_task_id in line and "Executing workload in Celery" in line]
     assert executed, f"the celery worker never ran {celery_task_id}\n{failure_context}"

@@ -27,14 +27,32 @@ def department_files(tmp_path: Path) -> dict[str, Path]:
     return write_files(data, tmp_path / "departments")
 
 
-@pytest.fixture
-def embedded_warehouse(tmp_path: Path, monkeypatch, airflow_db):
+def _task_environment(tmp_path: Path, monkeypatch, warehouse_url: str):
     data_dir = tmp_path / "var"
     monkeypatch.setenv("BIZENV_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("BIZENV_WAREHOUSE_URL", f"duckdb:///{data_dir / 'warehouse.duckdb'}")
+    monkeypatch.setenv("BIZENV_WAREHOUSE_URL", warehouse_url)
     monkeypatch.delenv("AIRFLOW_CONN_BIZENV_WAREHOUSE", raising=False)
     settings = load_settings()
     upgrade(settings)
+    return settings
+
+
+@pytest.fixture
+def embedded_warehouse(tmp_path: Path, monkeypatch, airflow_db):
+    return _task_environment(tmp_path, monkeypatch, f"duckdb:///{tmp_path / 'var' / 'warehouse.duckdb'}")
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def task_warehouse(request, tmp_path: Path, monkeypatch, airflow_db):
+    """The warehouse the DAG tasks use: embedded DuckDB, or PostgreSQL through the
+    `bizenv_warehouse` Airflow connection (as in production)."""
+    if request.param == "duckdb":
+        return _task_environment(tmp_path, monkeypatch, f"duckdb:///{tmp_path / 'var' / 'warehouse.duckdb'}")
+    url = request.getfixturevalue("postgres_database")
+    settings = _task_environment(tmp_path, monkeypatch, url)
+    # tasks must take the warehouse from the Connection, not from the environment
+    monkeypatch.setenv("BIZENV_WAREHOUSE_URL", "duckdb:///" + str(tmp_path / "not-this-one.duckdb"))
+    monkeypatch.setenv("AIRFLOW_CONN_BIZENV_WAREHOUSE", url.replace("postgresql+psycopg://", "postgres://"))
     return settings
 
 
@@ -56,8 +74,8 @@ def _drop(settings, path: Path) -> Path:
     return target
 
 
-def test_registration_ingest_dag_and_monthly_dag(embedded_warehouse, department_files):
-    settings = embedded_warehouse
+def test_registration_ingest_dag_and_monthly_dag(task_warehouse, department_files):
+    settings = task_warehouse
     _drop(settings, department_files["registration"])
     run = _dag("ingest_amr_registration").test()
     assert run.state == "success"

@@ -6,7 +6,7 @@ insert into core.entity_conflict (
     uscc, dataset, record_key, field, core_value, department_value, batch_id, detected_at
 )
 select
-    t.applicant_uscc, 'real_estate_case', t.case_id, 'region_code', m.region_code, t.region_code, :batch_id,
+    t.applicant_uscc, 'real_estate_case', t.case_id, 'region_code', m.region_code, t.region_code, cast(:batch_id as varchar),
     cast(:changed_at as timestamp)
 from core.real_estate_case as t
 join core.market_entity as m on m.uscc = t.applicant_uscc and m.is_current

@@ -26,24 +26,24 @@ with new_versions as (
                 and n.source_row > s.source_row
         )
 ),
-timeline as (
-    select v.uscc, v.updated_at as valid_from
-    from new_versions as v
+later_starts as (
+    select s.uscc, s.updated_at as valid_from
+    from ops.stage_registration as s
+    where s.batch_id = :batch_id
     union all
     select m.uscc, m.valid_from
     from core.market_entity as m
     where m.uscc in (select v.uscc from new_versions as v)
 ),
 bounds as (
-    select
-        t.uscc,
-        t.valid_from,
-        lead(t.valid_from) over (partition by t.uscc order by t.valid_from) as valid_to
-    from timeline as t
+    select v.uscc, v.updated_at, min(l.valid_from) as valid_to
+    from new_versions as v
+    join later_starts as l on l.uscc = v.uscc and l.valid_from > v.updated_at
+    group by v.uscc, v.updated_at
 )
 select
     v.uscc, v.updated_at, b.valid_to, b.valid_to is null, v.name, v.name_key, v.entity_type,
     v.region_code, v.industry_code, v.status, v.status_date, v.established_date, v.legal_rep_name,
     v.legal_rep_id_hash, v.legal_rep_id_masked, v.batch_id, cast(:changed_at as timestamp)
 from new_versions as v
-join bounds as b on b.uscc = v.uscc and b.valid_from = v.updated_at
+left join bounds as b on b.uscc = v.uscc and b.updated_at = v.updated_at

@@ -25,7 +25,7 @@ department as (
     where r.applicant_type = '企业'
 )
 select
-    d.uscc, d.dataset, d.record_key, 'region_code', m.region_code, d.region_code, :batch_id,
+    d.uscc, d.dataset, d.record_key, 'region_code', m.region_code, d.region_code, cast(:batch_id as varchar),
     cast(:changed_at as timestamp)
 from department as d
 join core.market_entity as m on m.uscc = d.uscc and m.is_current

@@ -1,0 +1,50 @@
+import pytest
+
+from bizenv.cli import build_parser, main
+
+
+def test_every_documented_command_parses():
+    parser = build_parser()
+    for argv in (
+        ["db", "upgrade"],
+        ["simulate", "--out", "d", "--entities", "5", "--months", "2024-01:2024-06", "--seed", "3"],
+        ["simulate", "serve", "--data", "d", "--token", "t"],
+        ["ingest-file", "registration", "f.csv"],
+        ["ingest", "amr_registration"],
+        ["indicators", "compute", "--month", "2024-06"],
+        ["indicators", "show", "--month", "2024-06", "--region", "152921", "--format", "json"],
+        ["quarantine", "list", "--dataset", "registration", "--format", "csv"],
+        ["quarantine", "summary"],
+        ["quarantine", "export", "--department", "市场监管局", "--month", "2024-06", "--out", "d"],
+        ["crosswalk", "load", "c.csv"],
+        ["demo", "--month", "2024-06"],
+    ):
+        assert callable(parser.parse_args(argv).func)
+
+
+def test_unmigrated_warehouse_gives_one_line_instruction(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("BIZENV_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("BIZENV_WAREHOUSE_URL", raising=False)
+    assert main(["indicators", "show", "--month", "2024-06"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: warehouse duckdb:///") and err.rstrip().endswith("run `bizenv db upgrade`")
+
+
+def test_bad_month_is_a_one_line_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("BIZENV_DATA_DIR", str(tmp_path))
+    assert main(["db", "upgrade"]) == 0
+    assert main(["indicators", "compute", "--month", "2024-13"]) == 1
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_unknown_dataset_exit_code(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("BIZENV_DATA_DIR", str(tmp_path))
+    assert main(["ingest-file", "permits", str(tmp_path / "x.csv")]) == 2
+    assert "unknown dataset 'permits'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["simulate"], ["indicators"]])
+def test_incomplete_commands_exit_with_usage(argv):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
