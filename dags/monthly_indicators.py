@@ -2,8 +2,11 @@
 ### 月度营商环境指标 · monthly business-environment indicators
 
 Runs at 03:00 Asia/Shanghai on the 1st of each month; its data interval is the previous
-month, which is the month it reports on. Backfill past months with
-`airflow backfill create --dag-id monthly_indicators --from-date ... --to-date ...`.
+month, which is the month it reports on (a run's logical date is that month's 1st, 03:00).
+Backfill past months one at a time, so each month sees the previous one published:
+
+    airflow backfill create --dag-id monthly_indicators --max-active-runs 1 \
+        --from-date 2024-04-01T00:00:00+08:00 --to-date 2024-06-30T23:59:59+08:00
 
 1. **wait_for_departments** – freshness gate: all four department datasets must cover the
    month (a department update on or after the month's last statutory working day). Reschedules itself while waiting and

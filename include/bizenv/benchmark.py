@@ -77,7 +77,7 @@ def bench_merge(url: str, rows: pd.DataFrame, data_dir: Path) -> float:
     engine = make_engine(url)
     started = time.perf_counter()
     with engine.begin() as conn:
-        # the production merge transaction: bulk stage, count, MERGE_STEPS, resolve, clear stage
+        # the production merge transaction: bulk stage, MERGE_STEPS, resolve quarantine, clear stage
         merge_staged(conn, REGISTRATION, batch_id, staged, pd.Timestamp.now().floor("s").to_pydatetime())
     elapsed = time.perf_counter() - started
     engine.dispose()

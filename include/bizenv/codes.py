@@ -126,7 +126,7 @@ _DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], d
 
 
 def _lookup(pairs: dict[str, int]) -> np.ndarray:
-    table = np.full(256, -1, dtype=np.int64)
+    table = np.full(256, -1, dtype=np.int8)
     for char, value in pairs.items():
         table[ord(char)] = value
     return table
@@ -134,6 +134,11 @@ def _lookup(pairs: dict[str, int]) -> np.ndarray:
 
 _ALPHABET_INDEX = _lookup({c: i for i, c in enumerate(USCC_ALPHABET)})
 _DIGIT = _lookup({str(i): i for i in range(10)})
+
+
+def _weighted(matrix: np.ndarray, weights) -> np.ndarray:
+    """Row sums of small int8 values times weights; float32 BLAS is exact below 2**24."""
+    return (matrix.astype(np.float32) @ np.asarray(weights, dtype=np.float32)).astype(np.int64)
 _BASE36 = _lookup({c: int(c, 36) for c in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"})
 
 
@@ -162,13 +167,23 @@ def _byte_matrix(arr: pa.Array, width: int) -> tuple[np.ndarray, np.ndarray]:
     rows = np.flatnonzero(lengths == width)
     if not len(rows):
         return rows, np.empty((0, width), dtype=np.uint8)
-    sub = arr.take(pa.array(rows))
+    sub = arr if len(rows) == len(arr) else arr.take(pa.array(rows))
     offsets = np.frombuffer(
         sub.buffers()[1], dtype=np.int64 if pa.types.is_large_string(sub.type) else np.int32
     )[sub.offset : sub.offset + len(sub) + 1]
     start = int(offsets[0])
     data = np.frombuffer(sub.buffers()[2], dtype=np.uint8)[start : start + len(sub) * width]
     return rows, data.reshape(len(sub), width)
+
+
+CHUNK = 131_072  # rows per byte matrix: big enough for numpy, small enough for the CPU caches
+
+
+def _chunked(check, arr: pa.Array) -> np.ndarray:
+    """`check` (Arrow array -> numpy array) over slices of CHUNK rows."""
+    if len(arr) <= CHUNK:
+        return check(arr)
+    return np.concatenate([check(arr.slice(i, CHUNK)) for i in range(0, len(arr), CHUNK)])
 
 
 def _result(values, problems: np.ndarray) -> pd.Series:
@@ -178,16 +193,19 @@ def _result(values, problems: np.ndarray) -> pd.Series:
 
 def uscc_problems(values) -> pd.Series:
     """`uscc_problem` for every value at once (None where valid or missing)."""
-    arr = arrow_strings(values)
+    return _result(values, _chunked(_uscc_problems, arrow_strings(values)))
+
+
+def _uscc_problems(arr: pa.Array) -> np.ndarray:
     out = np.full(len(arr), None, dtype=object)
     out[pc.is_valid(arr).to_numpy(zero_copy_only=False)] = "uscc_format"
     rows, chars = _byte_matrix(arr, 18)
     if len(rows):
         index = _ALPHABET_INDEX[chars]
         shape_ok = (index >= 0).all(axis=1) & (_DIGIT[chars[:, 2:8]] >= 0).all(axis=1)
-        check = (31 - (index[:, :17] @ _USCC_WEIGHTS) % 31) % 31
+        check = (31 - _weighted(index[:, :17], _USCC_WEIGHTS) % 31) % 31
         check_ok = index[:, 17] == check
-        org_remainder = 11 - (_BASE36[chars[:, 8:16]] @ _ORG_WEIGHTS_ARRAY) % 11
+        org_remainder = 11 - _weighted(_BASE36[chars[:, 8:16]], _ORG_WEIGHTS_ARRAY) % 11
         org_expected = np.where(org_remainder == 10, ord("X"), ord("0") + org_remainder % 11)
         org_ok = chars[:, 16] == org_expected
         out[rows] = np.where(
@@ -195,7 +213,7 @@ def uscc_problems(values) -> pd.Series:
             "uscc_format",
             np.where(~check_ok, "uscc_check_char", np.where(~org_ok, "uscc_org_code", None)),
         )
-    return _result(values, out)
+    return out
 
 
 @lru_cache(maxsize=65536)
@@ -215,7 +233,10 @@ def resident_id_problems(values) -> pd.Series:
     the birth place through stdnum once per distinct (division, year). Anything else of length
     18 goes through the scalar rule.
     """
-    arr = arrow_strings(values)
+    return _result(values, _chunked(_resident_id_problems, arrow_strings(values)))
+
+
+def _resident_id_problems(arr: pa.Array) -> np.ndarray:
     present = pc.is_valid(arr).to_numpy(zero_copy_only=False)
     out = np.full(len(arr), None, dtype=object)
     char_lengths = pc.fill_null(pc.utf8_length(arr), -1).to_numpy()
@@ -230,23 +251,23 @@ def resident_id_problems(values) -> pd.Series:
         out[i] = resident_id_problem(arr[int(i)].as_py())
     rows, digits, last = rows[fast], digits[fast], last[fast]
     if len(rows):
-        check = (12 - (digits @ _RIC_WEIGHTS) % 11) % 11
+        check = (12 - _weighted(digits, _RIC_WEIGHTS) % 11) % 11
         check_ok = last == np.where(check == 10, ord("X"), ord("0") + check)
-        year = digits[:, 6:10] @ np.array([1000, 100, 10, 1])
-        month = digits[:, 10:12] @ np.array([10, 1])
-        day = digits[:, 12:14] @ np.array([10, 1])
+        year = _weighted(digits[:, 6:10], [1000, 100, 10, 1])
+        month = _weighted(digits[:, 10:12], [10, 1])
+        day = _weighted(digits[:, 12:14], [10, 1])
         leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
         month_days = _DAYS_IN_MONTH[np.clip(month, 0, 12)] + (leap & (month == 2))
         date_ok = (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= month_days)
         place_ok = np.zeros(len(rows), dtype=bool)
         ask = check_ok & date_ok
         if ask.any():
-            prefix = digits[ask, :6] @ np.array([100000, 10000, 1000, 100, 10, 1])
+            prefix = _weighted(digits[ask, :6], [100000, 10000, 1000, 100, 10, 1])
             keys, inverse = np.unique(prefix * 10000 + year[ask], return_inverse=True)
             known = np.array([_birth_place_known(int(k) // 10000, int(k) % 10000) for k in keys])
             place_ok[ask] = known[inverse.ravel()]
         out[rows] = np.where(~check_ok, "id_check_char", np.where(date_ok & place_ok, None, "id_format"))
-    return _result(values, out)
+    return out
 
 
 def _full_match(values, pattern: str) -> np.ndarray:

@@ -8,6 +8,7 @@ run only on the values that the fast canonical parse did not understand.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from functools import cache
@@ -34,9 +35,11 @@ FAILURE_COLUMNS = ["source_row", "field", "rule", "value"]
 WHITESPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
 _WS = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in WHITESPACE) + "]"
 _OTHER_WS = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in WHITESPACE if c != " ") + "]"
+_FOLD = re.compile(r"\s+")
 _EXCEL_MANGLED = r"^[0-9](\.[0-9]+)?E\+[0-9]+$"
 _PLAIN_DECIMAL = r"^[0-9]{1,15}(\.[0-9]{1,6})?$"
 _NAME_KEY_DROP = "[" + _WS[1:-1] + r"()（）·.,，]"
+_NAME_KEY_DROP_BUT_NEWLINE = "[" + _WS[1:-1].replace("\\x{a}", "") + r"()（）·.,，]"
 
 
 @dataclass
@@ -90,6 +93,22 @@ def _series(arr: pa.Array, like: pd.Series) -> pd.Series:
     return pd.Series(pd.arrays.ArrowStringArray(arr), index=like.index, name=like.name, copy=False)
 
 
+def _all_text(arr: pa.Array) -> pa.Array:
+    """The characters of all values as one Arrow string (zero-copy: the data buffer)."""
+    arr = arr.cast(pa.large_string())
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
+    bounds = pa.py_buffer(np.array([offsets[0], offsets[-1]], dtype=np.int64).tobytes())
+    return pa.LargeStringArray.from_buffers(1, bounds, arr.buffers()[2])
+
+
+def _may_contain(arr: pa.Array, char_class: str) -> bool:
+    """Whether any value may contain a character of `char_class`: one regex scan over the
+    whole column instead of one per value (per-value regex calls dominate at 1M rows)."""
+    if not len(arr) or arr.null_count == len(arr):
+        return False
+    return bool(pc.match_substring_regex(_all_text(arr), char_class)[0].as_py())
+
+
 def _python_map(arr: pa.Array, mask: pa.Array, func) -> pa.Array:
     """Apply a Python string function to the values selected by `mask` only."""
     mask = pc.fill_null(mask, False)
@@ -101,6 +120,8 @@ def _python_map(arr: pa.Array, mask: pa.Array, func) -> pa.Array:
 
 def _nfkc(arr: pa.Array) -> pa.Array:
     if pc.all(pc.string_is_ascii(arr)).as_py() is not False:
+        return arr
+    if not _may_contain(arr, nfkc_unstable_class()):
         return arr
     needs = pc.match_substring_regex(arr, nfkc_unstable_class())
     return _python_map(arr, needs, lambda v: unicodedata.normalize("NFKC", v))
@@ -118,17 +139,30 @@ def _trimmed(arr: pa.Array) -> pa.Array:
     return _empty_to_null(pc.utf8_trim(_nfkc(arr), WHITESPACE))
 
 
+def _python_clean_text(value: str) -> str:
+    return _FOLD.sub(" ", unicodedata.normalize("NFKC", value).strip())
+
+
 def _clean_text(arr: pa.Array) -> pa.Array:
-    arr = pc.utf8_trim(_nfkc(arr), WHITESPACE)
-    inner = pc.match_substring_regex(arr, _WS + "{2,}|" + _OTHER_WS)
-    if pc.any(inner).as_py():
-        arr = pc.if_else(pc.fill_null(inner, False), pc.replace_substring_regex(arr, _WS + "+", " "), arr)
+    # Values with a character NFKC may change or whitespace other than a space (rare) get the
+    # Python treatment; the rest only need trimming and runs of spaces folded.
+    special = _OTHER_WS if pc.all(pc.string_is_ascii(arr)).as_py() is not False else _other_ws_or_nfkc_unstable()
+    if _may_contain(arr, special):
+        arr = _python_map(arr, pc.match_substring_regex(arr, special), _python_clean_text)
+    arr = pc.utf8_trim(arr, WHITESPACE)
+    if _may_contain(arr, "  "):
+        arr = pc.replace_substring_regex(arr, " {2,}", " ")
     return _empty_to_null(arr)
+
+
+@cache
+def _other_ws_or_nfkc_unstable() -> str:
+    return "[" + _OTHER_WS[1:-1] + nfkc_unstable_class()[1:-1] + "]"
 
 
 def _clean_code(arr: pa.Array) -> pa.Array:
     arr = _nfkc(arr)
-    if pc.any(pc.match_substring_regex(arr, _WS)).as_py():
+    if _may_contain(arr, _WS):
         arr = pc.replace_substring_regex(arr, _WS, "")
     ascii_only = pc.string_is_ascii(arr)
     arr = pc.ascii_upper(arr)
@@ -155,9 +189,14 @@ def _joined_lines(arr: pa.Array) -> str:
     return lines.buffers()[2].to_pybytes()[offsets[0] : offsets[-1]].decode("utf-8")
 
 
-def _split_lines(text: str, count: int) -> pa.Array | None:
-    """The inverse of `_joined_lines` (None when the line count does not match)."""
-    parts = pc.split_pattern(pa.array([text], type=pa.large_string()), "\n").flatten()
+def _drop_for_key(text: str) -> pa.Array:
+    """`_NAME_KEY_DROP` removed from newline-separated lines in one regex call (not per name)."""
+    return pc.replace_substring_regex(pa.array([text], type=pa.large_string()), _NAME_KEY_DROP_BUT_NEWLINE, "")
+
+
+def _split_lines(text: pa.Array, count: int) -> pa.Array | None:
+    """The inverse of `_joined_lines` on a one-element array (None when the count differs)."""
+    parts = pc.split_pattern(text, "\n").flatten()
     if len(parts) != count + 1:
         return None
     return parts.slice(0, count)
@@ -170,13 +209,17 @@ def simplified_key(names: pd.Series) -> pd.Series:
     texts = arr.filter(present)
     if not len(texts):
         return names.copy()
-    converted = None
+    keys = None
     if not pc.any(pc.match_substring(texts, "\n")).as_py():
-        # one OpenCC call over the whole column, without a Python string per name
-        converted = _split_lines(_t2s().convert(_joined_lines(texts)), len(texts))
-    if converted is None:
+        # one OpenCC call per 64k names, without a Python string per name
+        chunks = [texts.slice(i, 65536) for i in range(0, len(texts), 65536)]
+        parts = [_split_lines(_drop_for_key(_t2s().convert(_joined_lines(chunk))), len(chunk)) for chunk in chunks]
+        if all(part is not None for part in parts):
+            keys = pa.concat_arrays(parts)
+    if keys is None:
         converted = pa.array([_t2s().convert(t) for t in texts.to_pylist()], type=pa.large_string())
-    keys = pc.replace_substring_regex(converted, _NAME_KEY_DROP, "").cast(arr.type)
+        keys = pc.replace_substring_regex(converted, _NAME_KEY_DROP, "")
+    keys = keys.cast(arr.type)
     if len(keys) < len(arr):
         keys = pc.replace_with_mask(arr, present, keys)
     return _series(keys, names)
@@ -209,7 +252,18 @@ _LAYOUTS = {
 }
 
 
+def _number(digits: np.ndarray, at: int, size: int) -> np.ndarray:
+    value = digits[:, at].astype(np.int32)
+    for i in range(at + 1, at + size):
+        value = value * 10 + digits[:, i]
+    return value
+
+
 def _fixed_width_timestamps(text: pa.Array) -> np.ndarray:
+    return codes._chunked(_fixed_width_chunk, text)
+
+
+def _fixed_width_chunk(text: pa.Array) -> np.ndarray:
     """The canonical forms `YYYY-MM-DD HH:MM:SS`, `YYYY-MM-DD` and `YYYYMMDD`, parsed from
     byte matrices. Returns datetime64[us] with NaT for everything else, including impossible
     dates and times (which the general parser then rejects as well)."""
@@ -218,13 +272,14 @@ def _fixed_width_timestamps(text: pa.Array) -> np.ndarray:
         rows, chars = codes._byte_matrix(text, width)
         if not len(rows):
             continue
-        digits = codes._DIGIT[chars]
-        digit_at = [i for i in range(width) if i not in separators]
-        ok = (digits[:, digit_at] >= 0).all(axis=1)
+        digits = chars - np.uint8(ord("0"))  # wraps around below "0": a digit is < 10
+        separator_row = np.full(width, 255, dtype=np.uint8)  # 255 never occurs in UTF-8
         for at, separator in separators.items():
-            ok &= chars[:, at] == ord(separator)
-        year = digits[:, 0:4] @ np.array([1000, 100, 10, 1])
-        month, day, *clock = (digits[:, i : i + 2] @ np.array([10, 1]) for i in starts[1:])
+            separator_row[at] = ord(separator)
+        digit_row = separator_row == 255
+        ok = ((digits < 10) & digit_row | (chars == separator_row)).all(axis=1)
+        year = _number(digits, 0, 4)
+        month, day, *clock = (_number(digits, i, 2) for i in starts[1:])
         leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
         month_days = codes._DAYS_IN_MONTH[np.clip(month, 0, 12)] + (leap & (month == 2))
         # within the years pandas parses to the same value on every path
@@ -233,9 +288,9 @@ def _fixed_width_timestamps(text: pa.Array) -> np.ndarray:
         if clock:
             hour, minute, second = clock
             ok &= (hour <= 23) & (minute <= 59) & (second <= 59)
-            seconds = hour * 3600 + minute * 60 + second
+            seconds = hour.astype(np.int64) * 3600 + minute * 60 + second
         rows, year, month, day, seconds = rows[ok], year[ok], month[ok], day[ok], seconds[ok]
-        months = ((year - 1970) * 12 + month - 1).astype("datetime64[M]")
+        months = ((year.astype(np.int64) - 1970) * 12 + month - 1).astype("datetime64[M]")
         days = months.astype("datetime64[D]") + (day - 1).astype("timedelta64[D]")
         result[rows] = days.astype("datetime64[us]") + seconds.astype("timedelta64[s]")
     return result
@@ -291,7 +346,7 @@ def parse_timestamps(values: pd.Series) -> pd.Series:
 
 def _amounts(arr: pa.Array, index: pd.Index) -> pd.Series:
     arr = _nfkc(arr)
-    if pc.any(pc.match_substring_regex(arr, _WS + "|[,，¥元]")).as_py():
+    if _may_contain(arr, _WS + "|[,，¥元]"):
         arr = pc.replace_substring_regex(arr, _WS + "|[,，¥元]", "")
     arr = _empty_to_null(arr)
     plain = pc.fill_null(pc.match_substring_regex(arr, _PLAIN_DECIMAL), False)
@@ -371,8 +426,8 @@ def _standardize_column(column: Column, raw: pd.Series, rows: pd.Series, failure
         return parsed.dt.normalize() if column.kind == "date" else parsed
     if column.kind in ("code", "personal_id"):
         code = _by_distinct(arr, _clean_code)
-        mangled = pc.fill_null(pc.match_substring_regex(code, _EXCEL_MANGLED), False)
-        if pc.any(mangled).as_py():
+        mangled = _may_contain(code, r"E\+") and pc.fill_null(pc.match_substring_regex(code, _EXCEL_MANGLED), False)
+        if mangled and pc.any(mangled).as_py():
             failures.add(rows, mangled.to_numpy(zero_copy_only=False), column.name, "excel_mangled", raw)
             code = pc.if_else(mangled, pa.scalar(None, code.type), code)
         return _series(code, raw)

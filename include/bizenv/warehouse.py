@@ -49,8 +49,11 @@ def require_schema(engine: Engine) -> None:
     try:
         with engine.connect() as conn:
             conn.execute(text("select version_num from ops.alembic_version"))
-    except DBAPIError:
+    except DBAPIError as error:
         shown = engine.url.render_as_string(hide_password=True)
+        cause = str(error.orig).splitlines()[0] if error.orig else str(error)
+        if "lock" in cause.lower():  # an embedded DuckDB file held by another process
+            raise WarehouseNotReady(f"warehouse {shown} is in use by another process: {cause}") from None
         raise WarehouseNotReady(f"warehouse {shown} has no bizenv schema; run `bizenv db upgrade`") from None
 
 

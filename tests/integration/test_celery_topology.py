@@ -14,21 +14,21 @@ uses database 5 and flushes only that one) are required: when unreachable the te
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from contextlib import closing, contextmanager, suppress
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pandas as pd
 import pytest
-import redis
-from cryptography.fernet import Fernet
+from airflow_stack import (
+    Topology,
+    airflow_environment,
+    free_port,
+    metadata_urls,
+    redis_database,
+    running,
+    wait_for,
+    wait_until_ready,
+)
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -37,13 +37,10 @@ from bizenv.warehouse import make_engine
 
 pytestmark = [pytest.mark.airflow, pytest.mark.postgres, pytest.mark.timeout(420)]
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-REDIS_URL = os.environ.get("BIZENV_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REDIS_DB = 5  # dedicated to this test: flushed before and after, nothing else touched
 DAG_ID = "bizenv_celery_topology_probe"
 TASK_ID = "ingest_registration"
 RUN_TIMEOUT = 240  # seconds from trigger to a finished run
-STARTUP_TIMEOUT = 120  # seconds for the api-server to answer and the DAG to be parsed
 
 HEADERS = ["统一社会信用代码", "注册号", "企业名称", "市场主体类型", "法定代表人", "法定代表人证件号码",
            "所属区划代码", "行业代码", "注册资本(万元)", "成立日期", "申请时间", "核准时间", "办理方式",
@@ -85,38 +82,11 @@ probe()
 '''
 
 
-def free_port() -> int:
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def tail(path: Path, lines: int = 40) -> str:
-    if not path.exists():
-        return f"--- {path.name}: (no log)"
-    content = path.read_text(errors="replace").splitlines()[-lines:]
-    return f"--- {path.name} (last {len(content)} lines)\n" + "\n".join(content)
-
-
 @pytest.fixture
 def redis_broker() -> Iterator[str]:
     """Redis database REDIS_DB on the test server, empty before and after the test."""
-    # The database is the URL's path: redis-py lets a URL's /N win over a db= argument.
-    url = urlsplit(REDIS_URL)._replace(path=f"/{REDIS_DB}", query="").geturl()
-    client = redis.Redis.from_url(url, socket_connect_timeout=5)
-    if client.connection_pool.connection_kwargs.get("db") != REDIS_DB:
-        pytest.fail(f"refusing to flush: {url} does not select Redis database {REDIS_DB}")
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        client.close()
-        pytest.fail(f"Redis at {REDIS_URL} (Celery broker) is required: {error}")
-    client.flushdb()
-    try:
+    with redis_database(REDIS_DB) as url:
         yield url
-    finally:
-        client.flushdb()
-        client.close()
 
 
 def write_department_file(path: Path) -> Path:
@@ -128,83 +98,6 @@ def write_department_file(path: Path) -> Path:
     rows.append(row(BAD_USCC, "错误校验位有限公司"))
     pd.DataFrame(rows, columns=HEADERS).to_csv(path, index=False, encoding="utf-8")
     return path
-
-
-class Topology:
-    """The Airflow components as subprocesses, each in its own process group with a log file."""
-
-    def __init__(self, env: dict[str, str], log_dir: Path):
-        self.env = env
-        self.log_dir = log_dir
-        self.processes: dict[str, subprocess.Popen] = {}
-
-    def airflow(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        result = subprocess.run([sys.executable, "-m", "airflow", *args], env=self.env, capture_output=True,
-                                text=True, timeout=timeout)
-        if result.returncode != 0:
-            raise AssertionError(f"airflow {' '.join(args)} exited {result.returncode}\n"
-                                 f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}\n{self.logs()}")
-        return result
-
-    def start(self, name: str, *args: str) -> None:
-        log = (self.log_dir / f"{name}.log").open("wb")
-        self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "airflow", *args], env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-        )
-        log.close()
-
-    def check_alive(self) -> None:
-        dead = {name: p.returncode for name, p in self.processes.items() if p.poll() is not None}
-        if dead:
-            raise AssertionError(f"component(s) exited early: {dead}\n{self.logs()}")
-
-    def log(self, name: str) -> str:
-        path = self.log_dir / f"{name}.log"
-        return path.read_text(errors="replace") if path.exists() else ""
-
-    def logs(self) -> str:
-        return "\n".join(tail(self.log_dir / f"{name}.log") for name in self.processes)
-
-    def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        for process in self.processes.values():
-            with suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            # SIGKILL the whole group: celery pool children and task supervisors included
-            with suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-
-
-@contextmanager
-def running(topology: Topology) -> Iterator[Topology]:
-    try:
-        yield topology
-    finally:
-        topology.stop()
-
-
-def wait_for(what: str, probe, timeout: float, topology: Topology, interval: float = 1.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        topology.check_alive()
-        value = probe()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{topology.logs()}")
-
-
-def api_server_up(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def test_dag_runs_on_celery_worker_with_postgres_metadata(tmp_path, postgres_database, redis_broker):
@@ -220,66 +113,20 @@ def test_dag_runs_on_celery_worker_with_postgres_metadata(tmp_path, postgres_dat
         PROBE_DAG.format(dag_id=DAG_ID, task_id=TASK_ID, csv_path=str(csv_path)), encoding="utf-8")
 
     # a fresh bizenv_test_… database; Airflow talks to it through psycopg 3 (sync and async)
-    fresh = make_url(postgres_database)
-    metadata_url = fresh.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    metadata_async_url = fresh.set(drivername="postgresql+psycopg_async").render_as_string(hide_password=False)
+    metadata_url, metadata_async_url = metadata_urls(postgres_database)
     api_port = free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
-    env |= {
-        "AIRFLOW_HOME": str(airflow_home),
-        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url,
-        # asyncpg is not installed: without this Airflow derives a postgresql+asyncpg URL
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": metadata_async_url,
-        "AIRFLOW__CELERY__BROKER_URL": redis_broker,
-        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{metadata_url}",
-        "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_dir),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
-        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{api_port}",
-        "AIRFLOW__API_AUTH__JWT_SECRET": os.urandom(32).hex(),
-        "AIRFLOW__API__SECRET_KEY": os.urandom(16).hex(),
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        "AIRFLOW_CONN_BIZENV_WAREHOUSE": json.dumps(
-            {"conn_type": "generic", "extra": {"sqlalchemy_url": f"duckdb:///{warehouse_file}"}}),
-        "BIZENV_DATA_DIR": str(data_dir),
-        "BIZENV_PII_KEY": os.urandom(32).hex(),
-        "GX_ANALYTICS_ENABLED": "false",
-        "PYTHONUNBUFFERED": "1",
-    }
-    for variable in ("BIZENV_WAREHOUSE_URL", "BIZENV_LANDING_ROOT", "BIZENV_PII_KEY_FILE", "BIZENV_DOCS_DIR"):
-        env.pop(variable, None)
+    env = airflow_environment(
+        airflow_home=airflow_home, dags_folder=dags_dir, metadata_url=metadata_url,
+        metadata_async_url=metadata_async_url, broker_url=redis_broker, api_port=api_port,
+        warehouse_url=f"duckdb:///{warehouse_file}", data_dir=data_dir)
 
     metadata = create_engine(metadata_url)
     topology = Topology(env, log_dir)
     try:
         topology.airflow("db", "migrate", timeout=300)
         with running(topology):
-            topology.start("api-server", "api-server", "--host", "127.0.0.1", "--port", str(api_port),
-                           "--workers", "1")
-            topology.start("scheduler", "scheduler")
-            topology.start("dag-processor", "dag-processor")
-            topology.start("celery-worker", "celery", "worker", "--concurrency", "2")
-
-            def dag_parsed() -> bool:
-                with metadata.connect() as conn:
-                    errors = conn.execute(text("select stacktrace from import_error")).scalars().all()
-                    if errors:
-                        raise AssertionError(f"the probe DAG does not import: {errors}\n{topology.logs()}")
-                    return conn.execute(text("select count(*) from dag where dag_id = :d and not is_stale"),
-                                        {"d": DAG_ID}).scalar() == 1
-
-            wait_for(f"the dag-processor to parse {DAG_ID}", dag_parsed, STARTUP_TIMEOUT, topology)
-            wait_for("the api-server to listen", lambda: api_server_up(api_port), STARTUP_TIMEOUT, topology)
-            wait_for("the celery worker to be ready", lambda: " ready." in topology.log("celery-worker"),
-                     STARTUP_TIMEOUT, topology)
+            topology.start_components(api_port)
+            wait_until_ready(topology, metadata, api_port, [DAG_ID])
 
             topology.airflow("dags", "unpause", DAG_ID)
             topology.airflow("dags", "trigger", DAG_ID)
@@ -322,7 +169,7 @@ def test_dag_runs_on_celery_worker_with_postgres_metadata(tmp_path, postgres_dat
 
     # The CLI sees the run, and it lives in this PostgreSQL database (no SQLite file anywhere).
     assert [(run["dag_id"], run["state"]) for run in runs] == [(DAG_ID, "success")], runs
-    assert database == fresh.database
+    assert database == make_url(postgres_database).database
     assert [(run["state"], run["run_type"]) for run in dag_runs] == [("success", "manual")]
     assert dag_runs[0]["run_id"] == runs[0]["run_id"]
     assert not list(airflow_home.glob("*.db")), "a SQLite metadata database was created"

@@ -1,0 +1,235 @@
+"""A production-like Airflow stack for integration tests: PostgreSQL metadata, Redis broker,
+CeleryExecutor, with `api-server`, `scheduler`, `dag-processor` and a `celery worker` started as
+subprocesses (the processes docker-compose.yaml runs), each in its own process group and with a
+log file whose tail goes into every failure message.
+
+Used by test_celery_topology.py and test_backfill.py. PostgreSQL (the `postgres_database`
+fixture of conftest.py) and Redis (BIZENV_TEST_REDIS_URL, host and port) are required: when
+unreachable the tests fail, they never skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager, suppress
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import pytest
+import redis
+from cryptography.fernet import Fernet
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+REDIS_URL = os.environ.get("BIZENV_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+STARTUP_TIMEOUT = 120  # seconds for the api-server to answer, the DAGs to be parsed, the worker to be ready
+
+# bizenv settings a developer's shell may carry; tasks must see only what the test passes
+BIZENV_VARIABLES_TO_DROP = ("BIZENV_WAREHOUSE_URL", "BIZENV_LANDING_ROOT", "BIZENV_PII_KEY_FILE", "BIZENV_DOCS_DIR")
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    if not path.exists():
+        return f"--- {path.name}: (no log)"
+    content = path.read_text(errors="replace").splitlines()[-lines:]
+    return f"--- {path.name} (last {len(content)} lines)\n" + "\n".join(content)
+
+
+def api_server_up(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def redis_database(db: int) -> Iterator[str]:
+    """The URL of Redis database `db` on the test server, empty before and after the block."""
+    # The database is the URL's path: redis-py lets a URL's /N win over a db= argument.
+    url = urlsplit(REDIS_URL)._replace(path=f"/{db}", query="").geturl()
+    client = redis.Redis.from_url(url, socket_connect_timeout=5)
+    if client.connection_pool.connection_kwargs.get("db") != db:
+        pytest.fail(f"refusing to flush: {url} does not select Redis database {db}")
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        client.close()
+        pytest.fail(f"Redis at {REDIS_URL} (Celery broker) is required: {error}")
+    client.flushdb()
+    try:
+        yield url
+    finally:
+        client.flushdb()
+        client.close()
+
+
+def metadata_urls(postgres_database: str) -> tuple[str, str]:
+    """Sync and async SQLAlchemy URLs of a fresh PostgreSQL database, both through psycopg 3."""
+    fresh = make_url(postgres_database)
+    return (fresh.set(drivername="postgresql+psycopg").render_as_string(hide_password=False),
+            fresh.set(drivername="postgresql+psycopg_async").render_as_string(hide_password=False))
+
+
+def airflow_environment(
+    *,
+    airflow_home: Path,
+    dags_folder: Path,
+    metadata_url: str,
+    metadata_async_url: str,
+    broker_url: str,
+    api_port: int,
+    warehouse_url: str,
+    data_dir: Path,
+    pii_key: str | None = None,
+    extra: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment of every component: this process's environment without any AIRFLOW*
+    variable or bizenv path override, plus the production settings (CeleryExecutor, PostgreSQL
+    metadata, the `bizenv_warehouse` connection as JSON with extra.sqlalchemy_url)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
+    env |= {
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url,
+        # asyncpg is not installed: without this Airflow derives a postgresql+asyncpg URL
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": metadata_async_url,
+        "AIRFLOW__CELERY__BROKER_URL": broker_url,
+        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{metadata_url}",
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{api_port}",
+        "AIRFLOW__API_AUTH__JWT_SECRET": os.urandom(32).hex(),
+        "AIRFLOW__API__SECRET_KEY": os.urandom(16).hex(),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW_CONN_BIZENV_WAREHOUSE": json.dumps(
+            {"conn_type": "generic", "extra": {"sqlalchemy_url": warehouse_url}}),
+        "BIZENV_DATA_DIR": str(data_dir),
+        "BIZENV_PII_KEY": pii_key or os.urandom(32).hex(),
+        "GX_ANALYTICS_ENABLED": "false",
+        "PYTHONUNBUFFERED": "1",
+    }
+    for variable in BIZENV_VARIABLES_TO_DROP:
+        env.pop(variable, None)
+    env |= extra or {}
+    return env
+
+
+class Topology:
+    """The Airflow components as subprocesses, each in its own process group with a log file."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path):
+        self.env = env
+        self.log_dir = log_dir
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    def airflow(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        result = subprocess.run([sys.executable, "-m", "airflow", *args], env=self.env, capture_output=True,
+                                text=True, timeout=timeout)
+        if result.returncode != 0:
+            raise AssertionError(f"airflow {' '.join(args)} exited {result.returncode}\n"
+                                 f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}\n{self.logs()}")
+        return result
+
+    def start(self, name: str, *args: str) -> None:
+        log = (self.log_dir / f"{name}.log").open("wb")
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, "-m", "airflow", *args], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+        log.close()
+
+    def start_components(self, api_port: int) -> None:
+        """api-server, scheduler, dag-processor and a celery worker, as docker-compose.yaml runs them."""
+        self.start("api-server", "api-server", "--host", "127.0.0.1", "--port", str(api_port), "--workers", "1")
+        self.start("scheduler", "scheduler")
+        self.start("dag-processor", "dag-processor")
+        self.start("celery-worker", "celery", "worker", "--concurrency", "2")
+
+    def check_alive(self) -> None:
+        dead = {name: p.returncode for name, p in self.processes.items() if p.poll() is not None}
+        if dead:
+            raise AssertionError(f"component(s) exited early: {dead}\n{self.logs()}")
+
+    def log(self, name: str) -> str:
+        path = self.log_dir / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def logs(self) -> str:
+        return "\n".join(tail(self.log_dir / f"{name}.log") for name in self.processes)
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for process in self.processes.values():
+            with suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            # SIGKILL the whole group: celery pool children and task supervisors included
+            with suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+@contextmanager
+def running(topology: Topology) -> Iterator[Topology]:
+    try:
+        yield topology
+    finally:
+        topology.stop()
+
+
+def wait_for(what: str, probe: Callable[[], T], timeout: float, topology: Topology, interval: float = 1.0) -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        topology.check_alive()
+        value = probe()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{topology.logs()}")
+
+
+def wait_until_ready(topology: Topology, metadata: Engine, api_port: int, dag_ids: list[str]) -> None:
+    """Block until the dag-processor has parsed `dag_ids` (any import error fails at once), the
+    api-server listens and the celery worker is ready."""
+
+    def dags_parsed() -> bool:
+        with metadata.connect() as conn:
+            errors = conn.execute(text("select stacktrace from import_error")).scalars().all()
+            if errors:
+                raise AssertionError(f"DAG files do not import: {errors}\n{topology.logs()}")
+            found = conn.execute(text("select count(*) from dag where dag_id = any(:ids) and not is_stale"),
+                                 {"ids": list(dag_ids)}).scalar()
+        return found == len(dag_ids)
+
+    wait_for(f"the dag-processor to parse {', '.join(dag_ids)}", dags_parsed, STARTUP_TIMEOUT, topology)
+    wait_for("the api-server to listen", lambda: api_server_up(api_port), STARTUP_TIMEOUT, topology)
+    wait_for("the celery worker to be ready", lambda: " ready." in topology.log("celery-worker"),
+             STARTUP_TIMEOUT, topology)
