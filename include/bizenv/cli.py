@@ -161,6 +161,28 @@ def cmd_crosswalk_load(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_conflicts_list(args: argparse.Namespace) -> int:
+    from bizenv.warehouse import connect, query_df
+
+    with connect(load_settings()) as engine, engine.connect() as conn:
+        frame = query_df(conn, "core/list_conflicts.sql", {"dataset": args.dataset})
+    _print_frame(frame, args.format)
+    return 0
+
+
+def cmd_profile_show(args: argparse.Namespace) -> int:
+    from bizenv.warehouse import connect, query_df
+
+    with connect(load_settings()) as engine, engine.connect() as conn:
+        frame = query_df(conn, "marts/enterprise_profile.sql", {"uscc": args.uscc.strip().upper()})
+    if frame.empty:
+        print(f"error: no enterprise with USCC {args.uscc} in core", file=sys.stderr)
+        return EXIT_ERROR
+    _print_frame(frame.T.reset_index().set_axis(["field", "value"], axis=1) if args.format == "table" else frame,
+                 args.format)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from bizenv.demo import run_demo
 
@@ -242,6 +264,20 @@ def build_parser() -> argparse.ArgumentParser:
     cload = crosswalk.add_parser("load", help="load a crosswalk file (注册号, 统一社会信用代码)")
     cload.add_argument("path")
     cload.set_defaults(func=cmd_crosswalk_load)
+
+    conflicts = commands.add_parser("conflicts", help="department values that disagree with core").add_subparsers(
+        dest="conflicts_command", required=True)
+    clist = conflicts.add_parser("list", help="recorded survivorship conflicts")
+    clist.add_argument("--dataset")
+    clist.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    clist.set_defaults(func=cmd_conflicts_list)
+
+    profile = commands.add_parser("profile", help="一企一档 enterprise profile").add_subparsers(
+        dest="profile_command", required=True)
+    pshow = profile.add_parser("show", help="one enterprise's profile (no personal data)")
+    pshow.add_argument("uscc")
+    pshow.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    pshow.set_defaults(func=cmd_profile_show)
 
     demo = commands.add_parser("demo", help="a whole month end to end, through Airflow")
     demo.add_argument("--month", default="2024-06")

@@ -363,7 +363,7 @@ MERGE_STEPS: dict[str, tuple[str, ...]] = {
     ),
     "tax_filing": ("upsert_tax_filing", "clear_conflicts", "record_conflicts"),
     "credit_record": ("upsert_credit_record", "clear_conflicts", "record_conflicts"),
-    "real_estate_case": ("upsert_real_estate_case", "clear_conflicts", "record_conflicts"),
+    "real_estate_case": ("upsert_real_estate_case",),
 }
 
 

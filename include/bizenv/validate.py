@@ -5,9 +5,9 @@ every expectation through `unexpected_index_list` keyed on `source_row`; critica
 quarantine their rows, warnings are only recorded.
 
 A run is two GX passes over the same batch so that clean data pays only for counting:
-every expectation first runs with result_format BOOLEAN_ONLY (unexpected counts only), then
-the expectations that failed run again with COMPLETE and `unexpected_index_column_names`
-to name their rows. GX sees only the columns the suite uses, in dtypes it handles without
+every expectation first runs with result_format BOOLEAN_ONLY (pass/fail only), then the
+expectations that failed run again with COMPLETE, whose `unexpected_index_list` names their
+rows (the frame is indexed by `source_row`). GX sees only the columns the suite uses, in dtypes it handles without
 per-value Python (see `_gx_frame`). `build_data_docs` renders a run as GX Data Docs.
 """
 
@@ -97,13 +97,15 @@ def _set_columns(dataset: str) -> frozenset[str]:
 
 
 def _gx_frame(dataset: str, rows: pd.DataFrame) -> pd.DataFrame:
-    """What GX gets: `source_row` and the suite's columns (a missing one stays missing, so GX
-    reports it). GX fingerprints, filters and compares these per expectation, so their dtype
+    """What GX gets: the suite's columns (a missing one stays missing, so GX reports it),
+    indexed by `source_row`. GX fingerprints, filters and compares these per expectation, so their dtype
     decides its cost: text checked against a value set becomes a categorical (few distinct
     values: cheap to hash and `isin`), other text stays Arrow-backed, and nullable floats become
     float64 (NaN is missing to GX too) so range checks are vectorised instead of per value."""
-    wanted = [ROW_ID, *(c for c in suite_columns(dataset) if c in rows.columns and c != ROW_ID)]
-    frame = rows[wanted].reset_index(drop=True)
+    wanted = [c for c in suite_columns(dataset) if c in rows.columns and c != ROW_ID]
+    # `source_row` as the (unnamed) index: GX then reports failing rows as plain index values;
+    # `unexpected_index_column_names` would build one dict per failing row with `.at` lookups
+    frame = rows[wanted].set_axis(pd.Index(rows[ROW_ID].to_numpy(), name=None), axis=0)
     in_set = _set_columns(dataset)
     conversions: dict[str, str] = {}
     for column in frame.columns:
@@ -133,12 +135,15 @@ def _detail_failing(definition, frame: pd.DataFrame, failing: list, parameters: 
     wanted = {item.expectation_config.id for item in failing}
     originals = [e for e in definition.suite.expectations if e.id in wanted]
     suite = gx.ExpectationSuite(name=f"{definition.suite.name}_failing", expectations=[copy.copy(e) for e in originals])
-    batch = definition.batch_definition.get_batch(batch_parameters={"dataframe": frame})
-    detailed = batch.validate(
-        suite,
-        expectation_parameters=parameters,
-        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [ROW_ID]},
-    )
+    # the validator ValidationDefinition.run uses, without storing a result: one batch load
+    # (Batch.validate would load and fingerprint the frame twice)
+    from great_expectations.validator.v1_validator import Validator
+
+    detailed = Validator(
+        batch_definition=definition.batch_definition,
+        batch_parameters={"dataframe": frame},
+        result_format={"result_format": "COMPLETE", "return_unexpected_index_query": False},
+    ).validate_expectation_suite(suite, parameters)
     # the copies have no ids; match them back on what they check
     id_of = {_identity(e.configuration): e.id for e in originals}
     by_id = {}
@@ -178,14 +183,13 @@ def run_suite(dataset: str, rows: pd.DataFrame, *, docs_dir: Path | None = None)
 
     failure_parts: list[pd.DataFrame] = []
     summary: list[dict] = []
-    values_of: pd.DataFrame | None = None
     for item in result.results:
         config = item.expectation_config
         rule = config.meta["rule"]
         column = _column_of(config.kwargs)
         severity = _severity(config)
         res = item.result or {}
-        unexpected_rows = [entry[ROW_ID] for entry in res.get("unexpected_index_list") or []]
+        unexpected_rows = [int(row) for row in res.get("unexpected_index_list") or []]
         summary.append(
             {
                 "rule": rule,
@@ -197,10 +201,8 @@ def run_suite(dataset: str, rows: pd.DataFrame, *, docs_dir: Path | None = None)
             }
         )
         if unexpected_rows and severity == "critical":
-            if values_of is None:
-                values_of = frame.set_index(ROW_ID)
             field = column.split("+")[0]
-            values = values_of.loc[unexpected_rows, field].astype("string").fillna("")
+            values = frame.loc[unexpected_rows, field].astype("string").fillna("")
             failure_parts.append(
                 pd.DataFrame({ROW_ID: unexpected_rows, "field": field, "rule": rule, "value": values.to_numpy()})
             )
@@ -228,24 +230,33 @@ def _context_of(definition):
 
 
 @cache
-def _docs_site(dataset: str, docs_dir: Path) -> str:
+def _docs_site(dataset: str, docs_dir: Path) -> tuple[str, str]:
+    """A filesystem Data Docs site in `docs_dir` and, under `docs_dir/.results`, the store of
+    the validation results it renders (the site index lists every run kept there, so runs of
+    earlier batches and processes stay listed). Returns (site name, results store name)."""
     context = _context_of(_validation_definition(dataset))
-    name = f"bizenv_docs_{len(context.list_data_docs_sites())}"
+    number = len(context.list_data_docs_sites())
+    store_name, site_name = f"bizenv_docs_results_{number}", f"bizenv_docs_{number}"
+    results_backend = {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir / ".results")}
+    context.add_store(store_name, {"class_name": "ValidationResultsStore", "store_backend": results_backend})
     context.add_data_docs_site(
-        name,
+        site_name,
         {
             "class_name": "SiteBuilder",
             "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
             "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            "site_section_builders": {"validations": {"source_store_name": store_name}, "profiling": "None"},
         },
     )
-    return name
+    return site_name, store_name
 
 
 def build_data_docs(dataset: str, outcome_or_result, docs_dir: Path) -> Path:
     """Render one validation run (a ValidationOutcome or a GX suite result) as GX Data Docs in
-    `docs_dir` (a local filesystem site: index.html, the suite page and this run's page;
-    earlier runs' pages stay and stay listed). Returns the index.html path."""
+    `docs_dir`: a local filesystem site with index.html, the suite's page and one page per run
+    (earlier runs stay). The run's result is kept as JSON under `docs_dir/.results`. Only this
+    run's page and the index are rendered, so the cost does not grow with the site. Returns the
+    index.html path."""
     from great_expectations.data_context.types.resource_identifiers import (
         ExpectationSuiteIdentifier,
         ValidationResultIdentifier,
@@ -257,15 +268,9 @@ def build_data_docs(dataset: str, outcome_or_result, docs_dir: Path) -> Path:
     docs_dir = Path(docs_dir).resolve()
     docs_dir.mkdir(parents=True, exist_ok=True)
     context = _context_of(_validation_definition(dataset))
-    site = _docs_site(dataset, docs_dir)
+    site_name, store_name = _docs_site(dataset, docs_dir)
     suite_id = ExpectationSuiteIdentifier(name=result.suite_name)
-    batch = result.meta.get("active_batch_definition")
-    batch_id = batch.id if hasattr(batch, "id") else dataset
-    result_id = ValidationResultIdentifier(suite_id, result.meta["run_id"], batch_id)
-    store = context.validation_results_store
-    store.set(result_id, result)
-    try:
-        context.build_data_docs(site_names=[site], resource_identifiers=[result_id, suite_id])
-    finally:
-        store.remove_key(result_id)
+    result_id = ValidationResultIdentifier(suite_id, result.meta["run_id"], dataset)
+    context.stores[store_name].set(result_id, result)
+    context.build_data_docs(site_names=[site_name], resource_identifiers=[result_id, suite_id])
     return docs_dir / "index.html"

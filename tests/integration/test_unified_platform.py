@@ -415,9 +415,8 @@ def test_conflicting_regions_are_recorded_never_applied(warehouse_settings, temp
     assert [tuple(r) for r in conflicts[["uscc", "dataset", "record_key", "field", "core_value",
                                          "department_value"]].itertuples(index=False)] == [
         (uscc, "credit_record", "C-CONF-1", "region_code", "152921", "152923"),
-        (uscc, "real_estate_case", "R-CONF-1", "region_code", "152921", "152922"),
         (uscc, "tax_filing", "T-CONF-1", "region_code", "152921", "152922"),
-    ]
+    ]  # the real-estate case lies in 152922: where a property is says nothing about the enterprise
     entity = "select region_code from core.market_entity where uscc = :u and is_current"
     assert query(warehouse_settings, entity, u=uscc).iloc[0, 0] == "152921"  # registration survives
     assert query(warehouse_settings, "select region_code from core.registration").iloc[0, 0] == "152921"
@@ -426,8 +425,8 @@ def test_conflicting_regions_are_recorded_never_applied(warehouse_settings, temp
         ingest_file(warehouse_settings, dataset, path)
     pd.testing.assert_frame_equal(conflicts, query(warehouse_settings, conflict_sql))
 
-    # the entity moves to 152922 (registration is authoritative): the tax and real-estate
-    # conflicts dissolve, the credit record now disagrees with the new region
+    # the entity moves to 152922 (registration is authoritative): the tax conflict
+    # dissolves, the credit record now disagrees with the new region
     moved = registration_row(templates, region_code="152922", updated_at="2024-06-15 12:00:00")
     ingest_file(warehouse_settings, "registration", write_rows(tmp_path / "r2.csv", "registration", [moved]))
     now = query(warehouse_settings, conflict_sql)

@@ -17,6 +17,8 @@ def test_every_documented_command_parses():
         ["quarantine", "summary"],
         ["quarantine", "export", "--department", "市场监管局", "--month", "2024-06", "--out", "d"],
         ["crosswalk", "load", "c.csv"],
+        ["conflicts", "list", "--dataset", "tax_filing"],
+        ["profile", "show", "91152921MA0N00010T"],
         ["demo", "--month", "2024-06"],
     ):
         assert callable(parser.parse_args(argv).func)

@@ -65,3 +65,111 @@ def test_unit_code_and_legacy_number():
     assert not codes.is_valid_unit_code("152921001001GB00001F0001000")
     assert codes.is_legacy_reg_no("152921000012345")
     assert not codes.is_legacy_reg_no("15292100001234")
+
+
+# --- the vectorised rules agree with the scalar references (python-stdnum) ----------------------
+
+import random  # noqa: E402
+
+import pandas as pd  # noqa: E402
+from stdnum.cn import ric, uscc  # noqa: E402
+
+ALPHABET = codes.USCC_ALPHABET
+
+
+def _random_usccs(rng: random.Random, count: int) -> list[str | None]:
+    values: list[str | None] = []
+    for _ in range(count):
+        category = rng.choice(ALPHABET) + rng.choice(ALPHABET)
+        division = "".join(rng.choice("0123456789") for _ in range(6))
+        org8 = "".join(rng.choice(ALPHABET) for _ in range(8))
+        code = codes.make_uscc(category, division, org8)
+        kind = rng.random()
+        if kind < 0.15:  # wrong organisation check, consistent USCC check
+            body = code[:16] + rng.choice([c for c in "0123456789X" if c != code[16]])
+            code = body + codes.uscc_check_char(body)
+        elif kind < 0.30:  # wrong USCC check character
+            code = code[:17] + rng.choice([c for c in ALPHABET if c != code[17]])
+        elif kind < 0.45:  # a character outside the alphabet or a non-ASCII digit or letter
+            at = rng.randrange(18)
+            code = code[:at] + rng.choice("IOSVZa١Ａ-") + code[at + 1 :]
+        elif kind < 0.50:
+            code = code[: rng.randrange(18)]
+        elif kind < 0.52:
+            code = code + rng.choice(ALPHABET)
+        values.append(code)
+    return [*values, None, "", "9.1E+17"]
+
+
+def test_vectorised_uscc_equals_scalar_rules_on_random_codes():
+    values = _random_usccs(random.Random(11), 5000)
+    vectorised = codes.uscc_problems(pd.Series(values, dtype="string"))
+    expected = [codes.uscc_problem(v) if v is not None else None for v in values]
+    assert list(vectorised) == expected
+    assert {"uscc_format", "uscc_check_char", "uscc_org_code", None} <= set(expected)
+    # and the check character rule is python-stdnum's (whose validate() also insists on a
+    # numeric first eight, which registration authority codes need not be)
+    for value, problem in zip(values, expected, strict=True):
+        if value is not None and problem in (None, "uscc_org_code", "uscc_check_char"):
+            assert (uscc.calc_check_digit(value) == value[17]) == (problem != "uscc_check_char")
+        if value and problem is None and value[:8].isdigit():
+            assert uscc.is_valid(value)
+
+
+def test_vectorised_uscc_keeps_the_index_and_accepts_object_input():
+    series = pd.Series([VALID, VALID[:-1] + "0", None], index=[7, 8, 9], dtype="object")
+    problems = codes.uscc_problems(series)
+    assert list(problems.index) == [7, 8, 9]
+    assert problems[7] is None and problems[9] is None
+
+
+def _random_resident_ids(rng: random.Random, count: int) -> list[str | None]:
+    prefixes = ["152921", "152922", "152923", "152900", "110105", "999999", "000000", "110000"]
+    values: list[str | None] = []
+    for _ in range(count):
+        year = rng.choice([0, 1, 1899, 1949, 1980, 1990, 2000, 2024, 9999])
+        birth = f"{year:04d}{rng.randint(0, 13):02d}{rng.randint(0, 32):02d}"
+        body = f"{rng.choice(prefixes)}{birth}{rng.randint(0, 999):03d}"
+        number = body + ric.calc_check_digit(body + "0")
+        kind = rng.random()
+        if kind < 0.2:
+            number = number[:-1] + rng.choice("0123456789Xx")
+        elif kind < 0.25:
+            at = rng.randrange(18)
+            number = number[:at] + rng.choice("A ١x-") + number[at + 1 :]
+        elif kind < 0.3:
+            number = number[: rng.randrange(18)]
+        values.append(number)
+    return [*values, None, "", "11010519491231002X"]
+
+
+def test_vectorised_resident_id_equals_stdnum_on_random_numbers():
+    values = _random_resident_ids(random.Random(5), 5000)
+    vectorised = codes.resident_id_problems(pd.Series(values, dtype="string"))
+    expected = [codes.resident_id_problem(v) if v is not None else None for v in values]
+    assert list(vectorised) == expected
+    assert {"id_format", "id_check_char", None} <= set(expected)
+    for value, problem in zip(values, expected, strict=True):
+        if value is not None:
+            assert (problem is None) == ric.is_valid(value)
+
+
+def test_vectorised_unit_code_and_legacy_number_equal_scalar_rules():
+    rng = random.Random(3)
+    units = ["152921001001GB00001F00010001", "152921001001GB00001F0001000", "152921001001gb00001F00010001",
+             "152921001001GB00001F00010001\n", "١52921001001GB00001F00010001", None]
+    legacy = ["152921000012345", "15292100001234", "15292100001234X", "152921000012345\n", "", None]
+    for _ in range(500):
+        units.append("".join(rng.choice("0123456789GBF") for _ in range(rng.choice([27, 28, 29]))))
+        legacy.append("".join(rng.choice("0123456789A") for _ in range(rng.choice([14, 15, 16]))))
+    assert list(codes.unit_codes_valid(pd.Series(units, dtype="string"))) == [
+        v is not None and codes.is_valid_unit_code(v) for v in units
+    ]
+    assert list(codes.legacy_reg_nos_valid(pd.Series(legacy, dtype="string"))) == [
+        v is not None and codes.is_legacy_reg_no(v) for v in legacy
+    ]
+
+
+def test_non_ascii_digits_are_a_format_error_not_a_crash():
+    assert codes.uscc_problem("91١٥٢٩٢١MA0N1234XX") == "uscc_format"
+    assert not codes.is_legacy_reg_no("١٥٢٩٢١٠٠٠٠١٢٣٤٥")

@@ -1,7 +1,9 @@
 -- every staged state not yet in the golden record becomes a version of it (scd type 2); a late,
 -- older state slots into history. each new version is written with its final validity: it
 -- ends where the next version of the entity (staged or already in core) begins, and the last
--- one is current. a (uscc, updated_at) staged twice keeps its last file row.
+-- one is current. a staged (uscc, updated_at) is unique: validation quarantines conflicting
+-- duplicates (expectations/registration.json, conflicting_duplicate, critical) and ingest drops
+-- exact ones; should one slip through, the primary key fails the batch rather than pick one.
 insert into core.market_entity (
     uscc, valid_from, valid_to, is_current, name, name_key, entity_type, region_code,
     industry_code, status, status_date, established_date, legal_rep_name, legal_rep_id_hash,
@@ -16,14 +18,6 @@ with new_versions as (
             from core.market_entity as m
             where m.uscc = s.uscc
                 and m.valid_from = s.updated_at
-        )
-        and not exists (
-            select 1
-            from ops.stage_registration as n
-            where n.batch_id = s.batch_id
-                and n.uscc = s.uscc
-                and n.updated_at = s.updated_at
-                and n.source_row > s.source_row
         )
 ),
 later_starts as (

@@ -1,7 +1,8 @@
 -- survivorship, seen from the registration side: when an entity's current region changes (or
--- the entity first reaches core after the department records), every tax filing, credit record
--- and enterprise real-estate case of a touched entity whose region differs from the golden
--- record is recorded as a conflict. registration stays authoritative; nothing is overwritten.
+-- the entity first reaches core after the department records), every tax filing and credit
+-- record of a touched entity whose region differs from the golden record is recorded as a
+-- conflict. registration stays authoritative; nothing is overwritten. a real-estate case's
+-- region is where the property lies, not a claim about the enterprise, so it never conflicts.
 insert into core.entity_conflict (
     uscc, dataset, record_key, field, core_value, department_value, batch_id, detected_at
 )
@@ -18,11 +19,6 @@ department as (
     select c.uscc, 'credit_record' as dataset, c.record_id as record_key, c.region_code
     from core.credit_record as c
     join touched as x on x.uscc = c.uscc
-    union all
-    select r.applicant_uscc as uscc, 'real_estate_case' as dataset, r.case_id as record_key, r.region_code
-    from core.real_estate_case as r
-    join touched as x on x.uscc = r.applicant_uscc
-    where r.applicant_type = '企业'
 )
 select
     d.uscc, d.dataset, d.record_key, 'region_code', m.region_code, d.region_code, cast(:batch_id as varchar),
