@@ -78,6 +78,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     paths = write_files(data, Path(args.out))
     for dataset, path in paths.items():
         print(f"{dataset}: {len(getattr(data, dataset))} rows -> {path}")
+    if args.database:
+        from bizenv.department_db import fill_department_database
+        from bizenv.sources import load_sources
+
+        frames = {s.dataset: getattr(data, s.dataset) for s in load_sources().values() if s.kind == "database"}
+        for table, count in fill_department_database(args.database, frames).items():
+            print(f"department database table {table}: {count} rows")
     return 0
 
 
@@ -202,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--entities", type=int, default=500)
     simulate.add_argument("--months", default="2024-01:2024-06", help="FIRST:LAST, e.g. 2024-01:2024-06")
     simulate.add_argument("--seed", type=int, default=7)
+    simulate.add_argument("--database", help="also fill the department database of each `database` source "
+                          "(SQLAlchemy URL, e.g. sqlite:///bdc.sqlite)")
     simulate.set_defaults(func=cmd_simulate)
     serve = simulate.add_subparsers(dest="simulate_command").add_parser(
         "serve", help="run a local department HTTP API over simulated data"

@@ -137,9 +137,12 @@ _DIGIT = _lookup({str(i): i for i in range(10)})
 
 
 def _weighted(matrix: np.ndarray, weights) -> np.ndarray:
-    """Row sums of small int8 values times weights; float32 BLAS is exact below 2**24."""
-    return (matrix.astype(np.float32) @ np.asarray(weights, dtype=np.float32)).astype(np.int64)
-_BASE36 = _lookup({c: int(c, 36) for c in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"})
+    """Row sums of small int8 values times weights, one column at a time in int64 (a
+    matrix-vector product through BLAS is slower here: threads, float conversion)."""
+    total = np.zeros(len(matrix), dtype=np.int64)
+    for column, weight in enumerate(weights):
+        total += matrix[:, column].astype(np.int64) * int(weight)
+    return total
 
 
 def arrow_strings(values) -> pa.Array:

@@ -50,3 +50,23 @@ def test_incomplete_commands_exit_with_usage(argv):
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert exit_info.value.code == 2
+
+
+def test_simulate_fills_a_department_database_and_ingest_pulls_it(tmp_path, monkeypatch, capsys):
+    import json
+
+    monkeypatch.setenv("BIZENV_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.delenv("BIZENV_WAREHOUSE_URL", raising=False)
+    source_db = f"sqlite:///{tmp_path / 'bdc.sqlite'}"
+    monkeypatch.setenv("AIRFLOW_CONN_BIZENV_SRC_BDC_DB", source_db)
+    assert main(["simulate", "--out", str(tmp_path / "files"), "--entities", "40", "--months", "2024-06:2024-06",
+                 "--database", source_db]) == 0
+    assert main(["db", "upgrade"]) == 0
+    capsys.readouterr()
+    assert main(["ingest", "bdc_real_estate_db"]) == 0
+    first = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(first) == 1 and first[0]["dataset"] == "real_estate_case" and first[0]["loaded"] > 0
+    assert first[0]["extracted"] == first[0]["loaded"] + first[0]["quarantined"] + first[0]["duplicates"]
+    assert main(["ingest", "bdc_real_estate_db"]) == 0  # nothing new since the watermark
+    again = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert all(summary["loaded"] == 0 for summary in again)
