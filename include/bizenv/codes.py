@@ -134,6 +134,7 @@ def _lookup(pairs: dict[str, int]) -> np.ndarray:
 
 _ALPHABET_INDEX = _lookup({c: i for i, c in enumerate(USCC_ALPHABET)})
 _DIGIT = _lookup({str(i): i for i in range(10)})
+_BASE36 = _lookup({c: int(c, 36) for c in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"})
 
 
 def _weighted(matrix: np.ndarray, weights) -> np.ndarray:

@@ -303,7 +303,7 @@ def _process(
         if dataset.name == "registration":
             failures.append(_resolve_legacy_codes(conn, unique_rows))
     failures.append(code_checks(dataset, unique_rows))
-    outcome = run_suite(dataset.name, unique_rows)
+    outcome = run_suite(dataset.name, unique_rows, docs_dir=settings.docs_dir / "data-docs")
     failures.append(outcome.failures)
     all_failures = _drop_shadowed_failures(pd.concat([f for f in failures if not f.empty] or [failures[0]]))
     bad_rows = set(all_failures["source_row"].astype("int64"))

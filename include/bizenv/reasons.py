@@ -22,7 +22,6 @@ RULES: dict[str, tuple[str, str]] = {
         "统一社会信用代码中组织机构代码校验位错误",
         "organisation code inside the USCC fails its check",
     ),
-    "uscc_check": ("申请人统一社会信用代码无效", "applicant USCC is not valid"),
     "uscc_unresolved": (
         "无统一社会信用代码且注册号无法对应",
         "no USCC and the registration number has no crosswalk entry",

@@ -462,7 +462,8 @@ def code_checks(dataset: Dataset, rows: pd.DataFrame) -> pd.DataFrame:
         company = (rows["applicant_type"] == "企业").fillna(False).astype(bool)
         values = rows["applicant_id"]
         problems = codes.uscc_problems(values)
-        failures.add(source_rows, company & problems.notna(), "applicant_id", "uscc_check", values)
+        for rule in ("uscc_format", "uscc_check_char", "uscc_org_code"):
+            failures.add(source_rows, company & (problems == rule), "applicant_id", rule, values)
         _check_resident_ids(values.where(~company), source_rows, "applicant_id", failures)
     if "unit_code" in rows:
         values = rows["unit_code"]

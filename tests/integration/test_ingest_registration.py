@@ -88,6 +88,8 @@ def test_gb18030_file_loads_good_rows_and_quarantines_bad(warehouse_settings, de
     assert REP_ID not in "".join(quarantined["record"])  # personal IDs are masked in quarantine
     assert tuple(batch[:5]) == (9, 4, 4, 1, "loaded")
     assert Path(batch[5]).exists()
+    data_docs = warehouse_settings.docs_dir / "data-docs" / "index.html"
+    assert "registration" in data_docs.read_text(encoding="utf-8")  # Great Expectations Data Docs
 
 
 def test_rerunning_a_batch_changes_nothing(warehouse_settings, department_file):
