@@ -12,7 +12,7 @@ from bizenv_airflow.runtime import reporting_month, task_settings
 def freshness_gate(
     data_interval_start: dt.datetime, data_interval_end: dt.datetime, deadline_after_interval: dt.timedelta
 ):
-    from airflow.exceptions import AirflowFailException
+    from airflow.sdk.exceptions import AirflowFailException
     from airflow.sdk import PokeReturnValue
 
     from bizenv.indicators import stale_datasets

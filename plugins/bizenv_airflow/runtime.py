@@ -39,7 +39,7 @@ def warehouse_url_from_connection(conn) -> str:
 
 def task_settings() -> Settings:
     """Settings for a running task; the `bizenv_warehouse` connection wins over the environment."""
-    from airflow.exceptions import AirflowNotFoundException
+    from airflow.sdk.exceptions import AirflowNotFoundException
     from airflow.sdk import BaseHook
 
     settings = load_settings()

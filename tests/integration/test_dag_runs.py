@@ -132,7 +132,7 @@ def test_freshness_gate_names_the_stale_department(embedded_warehouse, departmen
 def test_freshness_gate_message(embedded_warehouse, department_files):
     import datetime as dt
 
-    from airflow.exceptions import AirflowFailException
+    from airflow.sdk.exceptions import AirflowFailException
 
     from bizenv_airflow.monthly import freshness_gate
 
