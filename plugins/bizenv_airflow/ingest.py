@@ -8,8 +8,8 @@ from bizenv_airflow.runtime import task_settings
 def ingest_department_source(source_name: str) -> list[dict]:
     """Extract incrementally, land, validate and merge. Source failures raise and are retried
     by Airflow; a batch rejected for its content fails without retry (the data must change)."""
-    from airflow.sdk.exceptions import AirflowFailException
     from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowFailException
 
     from bizenv.sources import Connection, get_source, ingest_source
     from bizenv.sources.files import BatchRejected

@@ -12,8 +12,8 @@ from bizenv_airflow.runtime import reporting_month, task_settings
 def freshness_gate(
     data_interval_start: dt.datetime, data_interval_end: dt.datetime, deadline_after_interval: dt.timedelta
 ):
-    from airflow.sdk.exceptions import AirflowFailException
     from airflow.sdk import PokeReturnValue
+    from airflow.sdk.exceptions import AirflowFailException
 
     from bizenv.indicators import stale_datasets
     from bizenv.warehouse import connect

@@ -39,8 +39,8 @@ def warehouse_url_from_connection(conn) -> str:
 
 def task_settings() -> Settings:
     """Settings for a running task; the `bizenv_warehouse` connection wins over the environment."""
-    from airflow.sdk.exceptions import AirflowNotFoundException
     from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
 
     settings = load_settings()
     try:
