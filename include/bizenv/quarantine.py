@@ -84,14 +84,16 @@ def list_quarantine(
     """Quarantined rows, open ones only unless `include_resolved`; `status` is open/resolved and
     a resolved row names the batch (and file) whose corrected delivery resolved it. `month`
     ('YYYY-MM', Asia/Shanghai) keeps rows quarantined in that month."""
-    names = [get_dataset(dataset).name] if dataset else list(DATASETS)
-    params = {"include_resolved": include_resolved, **_bounds(month)}
+    params = {
+        "dataset": get_dataset(dataset).name if dataset else None,
+        "include_resolved": include_resolved,
+        **_bounds(month),
+    }
     with engine.connect() as conn:
-        frames = [query_df(conn, f"quarantine/list_{name}.sql", params) for name in names]
-    frames = [f for f in frames if not f.empty]
-    if not frames:
+        frame = query_df(conn, "quarantine/list_rejected_rows.sql", params)
+    if frame.empty:
         return pd.DataFrame(columns=LIST_COLUMNS)
-    return pd.concat(frames, ignore_index=True)[LIST_COLUMNS]
+    return frame[LIST_COLUMNS]
 
 
 def quarantine_summary(engine: Engine, month: str | None = None) -> pd.DataFrame:

@@ -1,7 +1,7 @@
--- quarantined tax_filing rows with their batch and, once corrected, the batch that resolved them;
--- optional bounds on quarantined_at (naive UTC) select one feedback month
+-- quarantined rows with their batch and, once corrected, the batch that resolved them;
+-- optional filters: one dataset, and bounds on quarantined_at (naive utc) for a feedback month
 select
-    'tax_filing' as dataset,
+    q.dataset,
     q.batch_id,
     b.file_name,
     q.source_row,
@@ -16,10 +16,11 @@ select
     q.resolved_at,
     q.resolved_by_batch,
     r.file_name as resolved_by_file
-from quarantine.tax_filing as q
+from quarantine.v_rejected_row as q
 join ops.batch as b on b.batch_id = q.batch_id
 left join ops.batch as r on r.batch_id = q.resolved_by_batch
-where (:include_resolved or q.resolved_at is null)
+where (cast(:dataset as varchar) is null or q.dataset = cast(:dataset as varchar))
+    and (:include_resolved or q.resolved_at is null)
     and (cast(:quarantined_from as timestamp) is null or q.quarantined_at >= cast(:quarantined_from as timestamp))
     and (cast(:quarantined_to as timestamp) is null or q.quarantined_at < cast(:quarantined_to as timestamp))
 order by q.quarantined_at, q.batch_id, q.source_row
