@@ -42,6 +42,17 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report_batches(summaries) -> int:
+    """Print each batch summary as one JSON line; a batch not loaded adds its one-line reason on
+    stderr and makes the exit code 'rejected'."""
+    for summary in summaries:
+        print(json.dumps(summary.as_dict(), ensure_ascii=False))
+    rejected = [s for s in summaries if s.status != "loaded"]
+    for summary in rejected:
+        print(f"error: {summary.reason}", file=sys.stderr)
+    return EXIT_REJECTED if rejected else 0
+
+
 def cmd_ingest_file(args: argparse.Namespace) -> int:
     from bizenv.ingest import DEFAULT_MAX_BAD_SHARE, ingest_file
 
@@ -51,23 +62,13 @@ def cmd_ingest_file(args: argparse.Namespace) -> int:
         Path(args.path),
         max_bad_share=args.max_bad_share if args.max_bad_share is not None else DEFAULT_MAX_BAD_SHARE,
     )
-    print(json.dumps(summary.as_dict(), ensure_ascii=False))
-    if summary.status != "loaded":
-        print(f"error: {summary.reason}", file=sys.stderr)
-        return EXIT_REJECTED
-    return 0
+    return _report_batches([summary])
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from bizenv.sources import ingest_source
 
-    summaries = ingest_source(load_settings(), args.source)
-    for summary in summaries:
-        print(json.dumps(summary.as_dict(), ensure_ascii=False))
-    rejected = [s for s in summaries if s.status != "loaded"]
-    for summary in rejected:
-        print(f"error: {summary.reason}", file=sys.stderr)
-    return EXIT_REJECTED if rejected else 0
+    return _report_batches(ingest_source(load_settings(), args.source))
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -160,12 +161,7 @@ def cmd_quarantine_export(args: argparse.Namespace) -> int:
 def cmd_crosswalk_load(args: argparse.Namespace) -> int:
     from bizenv.crosswalk import load_crosswalk
 
-    summary = load_crosswalk(load_settings(), Path(args.path))
-    print(json.dumps(summary.as_dict(), ensure_ascii=False))
-    if summary.status != "loaded":
-        print(f"error: {summary.reason}", file=sys.stderr)
-        return EXIT_REJECTED
-    return 0
+    return _report_batches([load_crosswalk(load_settings(), Path(args.path))])
 
 
 def cmd_conflicts_list(args: argparse.Namespace) -> int:

@@ -343,27 +343,27 @@ def _process(
     return summary
 
 
-# The set-based SQL steps (sql/merge/<dataset>/<step>.sql) that take a staged batch into core,
-# run in order inside the batch's one transaction. Survivorship: registration alone writes the
-# golden record (core.market_entity, SCD2) and is authoritative for name, type, region, status
-# and legal representative; the other departments never touch it. Where a department record's
-# region disagrees with the entity's current region, the disagreement goes to
-# core.entity_conflict (clear_conflicts, then record_conflicts; both idempotent), from either
-# side, so the conflicts do not depend on the order in which departments deliver.
-# Nothing is deleted from core: deregistration (注销/吊销/迁出) is a new version of the entity,
-# a credit record's 移出日期 an update of that record.
+# The set-based SQL steps (paths under sql/merge/) that take a staged batch into core, run in
+# order inside the batch's one transaction. Survivorship: registration alone writes the golden
+# record (core.market_entity, SCD2) and is authoritative for name, type, region, status and
+# legal representative; the other departments never touch it. Where a department record's
+# region disagrees with the entity's current region (core.v_region_disagreement), the
+# disagreement goes to core.entity_conflict through one shared pair of statements (clear, then
+# record; both idempotent) run after either side arrives, so conflicts do not depend on the
+# order in which departments deliver. Nothing is deleted from core: deregistration
+# (注销/吊销/迁出) is a new version of the entity, a credit record's 移出日期 an update of it.
+REGION_CONFLICT_STEPS = ("conflicts/clear_region_conflicts", "conflicts/record_region_conflicts")
 MERGE_STEPS: dict[str, tuple[str, ...]] = {
     "registration": (
-        "update_registration",
-        "insert_registration",
-        "insert_entity_versions",
-        "close_entity_versions",
-        "clear_conflicts",
-        "record_conflicts",
+        "registration/update_registration",
+        "registration/insert_registration",
+        "registration/insert_entity_versions",
+        "registration/close_entity_versions",
+        *REGION_CONFLICT_STEPS,
     ),
-    "tax_filing": ("upsert_tax_filing", "clear_conflicts", "record_conflicts"),
-    "credit_record": ("upsert_credit_record", "clear_conflicts", "record_conflicts"),
-    "real_estate_case": ("upsert_real_estate_case",),
+    "tax_filing": ("tax_filing/upsert_tax_filing", *REGION_CONFLICT_STEPS),
+    "credit_record": ("credit_record/upsert_credit_record", *REGION_CONFLICT_STEPS),
+    "real_estate_case": ("real_estate_case/upsert_real_estate_case",),
 }
 
 
@@ -371,10 +371,10 @@ MERGE_STEPS: dict[str, tuple[str, ...]] = {
 # version of the golden record for registration (a new key, or a new updated_at of a known
 # one); a new record, or a newer version of one, for the other datasets.
 APPLYING_STEP: dict[str, str] = {
-    "registration": "insert_entity_versions",
-    "tax_filing": "upsert_tax_filing",
-    "credit_record": "upsert_credit_record",
-    "real_estate_case": "upsert_real_estate_case",
+    "registration": "registration/insert_entity_versions",
+    "tax_filing": "tax_filing/upsert_tax_filing",
+    "credit_record": "credit_record/upsert_credit_record",
+    "real_estate_case": "real_estate_case/upsert_real_estate_case",
 }
 
 
@@ -391,11 +391,11 @@ def merge_staged(
     params = {"batch_id": batch_id, "changed_at": now, "resolved_at": now}
     applicable = 0
     for statement in MERGE_STEPS[dataset.name]:
-        changed = run_sql(conn, f"merge/{dataset.name}/{statement}.sql", params)
+        changed = run_sql(conn, f"merge/{statement}.sql", params)
         if statement == APPLYING_STEP[dataset.name]:
             applicable = changed
     if applicable < 0:
-        raise RuntimeError(f"merge/{dataset.name}/{APPLYING_STEP[dataset.name]}.sql reported no row count")
+        raise RuntimeError(f"merge/{APPLYING_STEP[dataset.name]}.sql reported no row count")
     run_sql(conn, f"merge/{dataset.name}/resolve_quarantine.sql", params)
     run_sql(conn, f"merge/{dataset.name}/clear_stage.sql", params)
     return applicable

@@ -21,7 +21,6 @@ class Settings:
     landing_root: str
     pii_key_file: Path
     docs_dir: Path
-    timezone: str = "Asia/Shanghai"
 
     @property
     def pii_key(self) -> bytes:

@@ -311,7 +311,7 @@ def test_a_merge_killed_half_way_leaves_no_trace(warehouse_settings, clean_month
     real_run_sql = ingest.run_sql
 
     def dying_run_sql(conn, path, params=None):
-        if path == "merge/tax_filing/record_conflicts.sql":
+        if path == "merge/conflicts/record_region_conflicts.sql":  # after core.tax_filing changed
             raise RuntimeError("worker killed")
         return real_run_sql(conn, path, params)
 
