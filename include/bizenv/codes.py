@@ -274,6 +274,39 @@ def _resident_id_problems(arr: pa.Array) -> np.ndarray:
     return out
 
 
+def mask_resident_ids(values) -> pa.Array:
+    """`mask_resident_id` for every value (null where missing)."""
+    arr = arrow_strings(values)
+    length = pc.utf8_length(arr)
+    star = pa.scalar("*", type=arr.type)
+    kept = pc.binary_join_element_wise(
+        pc.utf8_slice_codeunits(arr, 0, 4),
+        pc.binary_repeat(star, pc.max_element_wise(pc.subtract(length, 8), 0)),
+        pc.utf8_slice_codeunits(arr, -4, np.iinfo(np.int32).max),
+        pa.scalar("", type=arr.type),
+    )
+    return pc.if_else(pc.less_equal(length, 8), pc.binary_repeat(star, length), kept)
+
+
+def hash_personal_ids(values, key: bytes) -> list[str | None]:
+    """`hash_personal_id` for every value (None where missing). HMAC (RFC 2104) with the keyed
+    inner and outer SHA-256 states computed once and copied per value: a new HMAC per value
+    spends most of its time on the key schedule."""
+    block = hashlib.sha256().block_size
+    padded = (hashlib.sha256(key).digest() if len(key) > block else key).ljust(block, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in padded))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in padded))
+
+    def keyed(number: str) -> str:
+        message = inner.copy()
+        message.update(number.encode("ascii", "replace"))
+        digest = outer.copy()
+        digest.update(message.digest())
+        return digest.hexdigest()
+
+    return [None if number is None else keyed(number) for number in arrow_strings(values).to_pylist()]
+
+
 def _full_match(values, pattern: str) -> np.ndarray:
     arr = arrow_strings(values)
     return pc.fill_null(pc.match_substring_regex(arr, f"^(?:{pattern})$"), False).to_numpy(zero_copy_only=False)

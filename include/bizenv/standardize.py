@@ -493,12 +493,10 @@ def protect_personal_ids(
     values = rows[column]
     if personal is not None:
         values = values.where(personal.fillna(False))
-    present = values.notna().to_numpy()
-    hashes = np.full(len(rows), None, dtype=object)
-    masks = np.full(len(rows), None, dtype=object)
-    hashes[present] = [codes.hash_personal_id(v, key) for v in values[present]]
-    masks[present] = [codes.mask_resident_id(v) for v in values[present]]
+    text = pd.StringDtype("pyarrow")
+    hashes = pd.Series(codes.hash_personal_ids(values, key), index=rows.index, dtype=text)
+    masks = pd.Series(pd.arrays.ArrowExtensionArray(codes.mask_resident_ids(values)), index=rows.index)
     rows = rows.drop(columns=[column])
     rows[hash_col] = hashes
-    rows[mask_col] = masks
+    rows[mask_col] = masks.astype(text)
     return rows

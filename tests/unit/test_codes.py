@@ -173,3 +173,18 @@ def test_vectorised_unit_code_and_legacy_number_equal_scalar_rules():
 def test_non_ascii_digits_are_a_format_error_not_a_crash():
     assert codes.uscc_problem("91١٥٢٩٢١MA0N1234XX") == "uscc_format"
     assert not codes.is_legacy_reg_no("١٥٢٩٢١٠٠٠٠١٢٣٤٥")
+
+
+def test_vectorised_mask_and_hash_agree_with_the_scalar_forms():
+    rng = random.Random(11)
+    lengths = [rng.choice([0, 1, 4, 8, 9, 15, 18]) for _ in range(2000)]
+    numbers = ["".join(rng.choice("0123456789X") for _ in range(length)) for length in lengths]
+    numbers += ["身份证号码一二三四五六七八", None, "１５２９２１"]
+    masks = codes.mask_resident_ids(pd.Series(numbers, dtype="object")).to_pylist()
+    hashes = codes.hash_personal_ids(pd.Series(numbers, dtype="object"), b"k1")
+    assert masks == [None if n is None else codes.mask_resident_id(n) for n in numbers]
+    assert hashes == [None if n is None else codes.hash_personal_id(n, b"k1") for n in numbers]
+    long_key = bytes(range(100))  # longer than a SHA-256 block: HMAC hashes the key first
+    assert codes.hash_personal_ids(numbers[:50], long_key) == [
+        None if n is None else codes.hash_personal_id(n, long_key) for n in numbers[:50]
+    ]

@@ -1,8 +1,7 @@
--- the latest staged state of an entity already in core replaces core's row when it is newer;
--- an older updated_at never overwrites a newer one. "latest" = no other staged row of the same
--- uscc is newer (updated_at, then file row): an anti-join, cheaper than a window on both
--- warehouses. (update-from + anti-join insert instead of insert .. on conflict: one pass each,
--- and no conflict check per row on duckdb.)
+-- the latest staged state of an entity already in core (the last staged row of the uscc by
+-- updated_at, then file row) replaces core's row when it is newer; an older updated_at never
+-- overwrites a newer one. (update-from + anti-join insert instead of insert .. on conflict:
+-- one pass each, and no conflict check per row on duckdb; "latest" as in insert_registration.)
 update core.registration
 set legacy_reg_no = s.legacy_reg_no,
     name = s.name,
@@ -23,14 +22,13 @@ set legacy_reg_no = s.legacy_reg_no,
     updated_at = s.updated_at,
     batch_id = s.batch_id,
     changed_at = cast(:changed_at as timestamp)
-from ops.stage_registration as s
-where s.batch_id = :batch_id
+from (
+    select
+        r.*,
+        row_number() over (partition by r.uscc order by r.updated_at desc, r.source_row desc) as recency
+    from ops.stage_registration as r
+    where r.batch_id = :batch_id
+) as s
+where s.recency = 1
     and s.uscc = core.registration.uscc
     and s.updated_at > core.registration.updated_at
-    and not exists (
-        select 1
-        from ops.stage_registration as n
-        where n.batch_id = s.batch_id
-            and n.uscc = s.uscc
-            and (n.updated_at > s.updated_at or (n.updated_at = s.updated_at and n.source_row > s.source_row))
-    )
