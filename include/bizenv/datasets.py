@@ -27,6 +27,9 @@ class Dataset:
     department_zh: str
     key: str
     columns: tuple[Column, ...]
+    # typed columns kept with a quarantined row besides its key, so that a re-delivery whose key
+    # itself was the defect (a registration's USCC) still finds and resolves the row
+    quarantine_match: tuple[str, ...] = ()
 
     @property
     def column_names(self) -> list[str]:
@@ -71,6 +74,7 @@ REGISTRATION = Dataset(
         Column("status_date", "状态日期", "date"),
         Column("updated_at", "更新时间", "timestamp", required=True),
     ),
+    quarantine_match=("name_key", "established_date"),
 )
 
 TAX_FILING = Dataset(

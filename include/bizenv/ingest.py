@@ -117,8 +117,13 @@ def _quarantine_frame(
     by_row = rows.set_index("source_row")
     raw_by_row = raw.set_index("source_row", drop=False)
     source_rows = grouped.index
+    matching = {}
+    for column in dataset.quarantine_match:
+        values = by_row.loc[source_rows, column]
+        matching[column] = (values.dt.date if pd.api.types.is_datetime64_any_dtype(values) else values).to_numpy()
     return pd.DataFrame(
         {
+            **matching,
             "batch_id": batch_id,
             "source_row": source_rows.astype("int64"),
             "record_key": by_row.loc[source_rows, dataset.key].astype("string").to_numpy(),

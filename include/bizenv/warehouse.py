@@ -137,8 +137,7 @@ def bulk_insert(conn: Connection, table: str, frame: pd.DataFrame) -> int:
     raise ValueError(f"unsupported warehouse dialect {dialect_of(conn)!r}")
 
 
-def upgrade(settings: Settings) -> str:
-    """Apply all migrations; returns the resulting revision."""
+def _migrate(settings: Settings, direction: str, revision: str) -> str:
     from alembic import command
     from alembic.config import Config
     from alembic.runtime.migration import MigrationContext
@@ -148,6 +147,16 @@ def upgrade(settings: Settings) -> str:
     settings.ensure_pii_key()
     with connect(settings, migrated=False) as engine, engine.begin() as conn:
         config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+        getattr(command, direction)(config, revision)
     with connect(settings, migrated=False) as engine, engine.connect() as conn:
         return MigrationContext.configure(conn, opts={"version_table_schema": "ops"}).get_current_revision()
+
+
+def upgrade(settings: Settings, revision: str = "head") -> str:
+    """Apply the migrations up to `revision` (all by default); returns the resulting revision."""
+    return _migrate(settings, "upgrade", revision)
+
+
+def downgrade(settings: Settings, revision: str) -> str:
+    """Revert the migrations above `revision`; returns the resulting revision."""
+    return _migrate(settings, "downgrade", revision)

@@ -245,3 +245,43 @@ def test_rerun_of_an_uncorrected_file_is_listed_once(warehouse_settings, registr
         engine.dispose()
     assert feedback["行号"].tolist() == ["4", "5", "6", "7"]
     assert feedback["批次号"].nunique() == 1 and feedback["批次号"][0] in {first.batch_id, again.batch_id}
+
+
+def test_a_corrected_uscc_resolves_its_quarantined_row(warehouse_settings, registration_file, tmp_path):
+    """Row 6's defect is its key (wrong check character): the corrected re-delivery carries another
+    USCC, so the row is found by the same enterprise's name, 成立日期 and region instead."""
+    first = ingest_file(warehouse_settings, "registration", registration_file, max_bad_share=0.9)
+    corrected_uscc = codes.make_uscc("91", "152921", "MA0F0005")
+    assert corrected_uscc != BAD_CHECK
+
+    def open_rows() -> list[int]:
+        engine = make_engine(warehouse_settings.warehouse_url)
+        try:
+            return sorted(list_quarantine(engine, "registration")["source_row"].tolist())
+        finally:
+            engine.dispose()
+
+    # not the same enterprise: same name but another 成立日期, or another region
+    other = reg_row(codes.make_uscc("91", "152921", "MA0F0007"), "错误校验位有限公司", updated="2024-07-01 09:00:00")
+    other[REG_HEADERS.index("成立日期")] = "2019-03-01"
+    elsewhere = reg_row(codes.make_uscc("91", "152922", "MA0F0008"), "错误校验位有限公司", region="152922",
+                        updated="2024-07-01 09:00:00")
+    lookalikes = ingest_file(warehouse_settings, "registration",
+                             write_csv(tmp_path / "同名企业.csv", REG_HEADERS, [other, elsewhere]))
+    assert (lookalikes.loaded, lookalikes.quarantined) == (2, 0)
+    assert open_rows() == [4, 5, 6, 7]
+
+    fixed = ingest_file(warehouse_settings, "registration", write_csv(
+        tmp_path / "市场监管_登记_202406_更正.csv", REG_HEADERS,
+        [reg_row(corrected_uscc, "错误校验位有限公司", updated="2024-07-02 09:00:00")]))
+    assert (fixed.loaded, fixed.quarantined) == (1, 0)
+    assert open_rows() == [4, 5, 7]
+    engine = make_engine(warehouse_settings.warehouse_url)
+    try:
+        resolved = list_quarantine(engine, "registration", include_resolved=True).set_index("source_row")
+        summary = quarantine_summary(engine).set_index("dataset")
+    finally:
+        engine.dispose()
+    assert resolved.loc[6, ["batch_id", "record_key", "status", "resolved_by_batch"]].tolist() == [
+        first.batch_id, BAD_CHECK, "resolved", fixed.batch_id]
+    assert summary.loc["registration", ["open", "resolved", "total"]].tolist() == [3, 1, 4]
