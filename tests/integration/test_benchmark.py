@@ -31,4 +31,4 @@ def test_benchmark_prints_every_measurement(capsys):
     assert {f"merge {kind} {step}" for kind in ("duckdb", "postgresql") for step in ("load", "update")} <= set(printed)
     for label, match in printed.items():
         assert int(match["rows"].replace(",", "")) >= 290, label  # 300 entities, exact duplicates dropped
-        assert float(match["seconds"]) > 0 and int(match["rate"].replace(",", "")) > 0, label
+        assert int(match["rate"].replace(",", "")) > 0, label  # seconds print as 0.00 for tiny steps
