@@ -39,7 +39,7 @@ from bizenv.settings import Settings
 from bizenv.simulate import DefectRates, simulate
 from bizenv.standardize import code_checks, standardize
 from bizenv.validate import run_suite
-from bizenv.warehouse import bulk_insert, make_engine, upgrade
+from bizenv.warehouse import bulk_insert, connect, upgrade
 
 
 def _registration_rows(entities: int, rows: int | None = None, defects: bool = False) -> pd.DataFrame:
@@ -99,35 +99,31 @@ def _merge_seconds(engine, staged: pd.DataFrame) -> float:
 def bench_merge(url: str, load: pd.DataFrame, update: pd.DataFrame, data_dir: Path) -> tuple[float, float]:
     """Seconds to merge `load` into a freshly migrated warehouse, then `update` (a later version
     of every entity: registration update, new SCD2 version, previous version closed) on top."""
-    upgrade(_scratch_settings(url, data_dir))
-    engine = make_engine(url)
-    try:
+    settings = _scratch_settings(url, data_dir)
+    upgrade(settings)
+    with connect(settings) as engine:
         seconds = _merge_seconds(engine, load), _merge_seconds(engine, update)
         with engine.connect() as conn:
             versions, current = conn.execute(
                 text("select count(*), count(*) filter (where is_current) from core.market_entity")
             ).one()
-        expected = (len(load) + len(update), update["uscc"].nunique())
-        if (versions, current) != expected:  # a timing of a merge that did not happen is no benchmark
-            raise RuntimeError(f"merge benchmark: core.market_entity has {versions} versions, {current} current; "
-                               f"expected {expected[0]}, {expected[1]}")
-        return seconds
-    finally:
-        engine.dispose()
+    expected = (len(load) + len(update), update["uscc"].nunique())
+    if (versions, current) != expected:  # a timing of a merge that did not happen is no benchmark
+        raise RuntimeError(f"merge benchmark: core.market_entity has {versions} versions, {current} current; "
+                           f"expected {expected[0]}, {expected[1]}")
+    return seconds
 
 
 def bench_bulk_write(url: str, staged: pd.DataFrame, data_dir: Path) -> float:
     """Seconds to only write the staged rows once (the bulk path into the stage table, then
     commit): what any merge on this machine must at least spend, since it writes every row."""
-    upgrade(_scratch_settings(url, data_dir))
-    engine = make_engine(url)
-    try:
+    settings = _scratch_settings(url, data_dir)
+    upgrade(settings)
+    with connect(settings) as engine:
         started = time.perf_counter()
         with engine.begin() as conn:
             bulk_insert(conn, "ops.stage_registration", staged)
         return time.perf_counter() - started
-    finally:
-        engine.dispose()
 
 
 @contextmanager

@@ -22,6 +22,11 @@ EXIT_REJECTED = 2
 EXIT_ERROR = 1
 
 
+def _add_format_option(command: argparse.ArgumentParser) -> None:
+    """`--format`, as `_print_frame` renders it."""
+    command.add_argument("--format", choices=("table", "json", "csv"), default="table")
+
+
 def _print_frame(frame: pd.DataFrame, fmt: str) -> None:
     if fmt == "json":
         print(frame.to_json(orient="records", force_ascii=False, date_format="iso"))
@@ -241,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     show = indicators.add_parser("show", help="the latest published snapshot of a month")
     show.add_argument("--month", required=True)
     show.add_argument("--region")
-    show.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    _add_format_option(show)
     show.set_defaults(func=cmd_indicators_show)
 
     quarantine = commands.add_parser("quarantine", help="rejected rows").add_subparsers(
@@ -250,11 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
     qlist = quarantine.add_parser("list", help="open quarantined rows with their reasons")
     qlist.add_argument("--dataset")
     qlist.add_argument("--all", action="store_true", help="include resolved rows")
-    qlist.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    _add_format_option(qlist)
     qlist.set_defaults(func=cmd_quarantine_list)
     qsummary = quarantine.add_parser("summary", help="open and resolved rows per dataset")
     qsummary.add_argument("--month", help="rows quarantined in this month (YYYY-MM, Asia/Shanghai)")
-    qsummary.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    _add_format_option(qsummary)
     qsummary.set_defaults(func=cmd_quarantine_summary)
     qexport = quarantine.add_parser("export", help="feedback files (GB18030 CSV and XLSX) for a department")
     target = qexport.add_mutually_exclusive_group(required=True)
@@ -274,14 +279,14 @@ def build_parser() -> argparse.ArgumentParser:
         dest="conflicts_command", required=True)
     clist = conflicts.add_parser("list", help="recorded survivorship conflicts")
     clist.add_argument("--dataset")
-    clist.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    _add_format_option(clist)
     clist.set_defaults(func=cmd_conflicts_list)
 
     profile = commands.add_parser("profile", help="一企一档 enterprise profile").add_subparsers(
         dest="profile_command", required=True)
     pshow = profile.add_parser("show", help="one enterprise's profile (no personal data)")
     pshow.add_argument("uscc")
-    pshow.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    _add_format_option(pshow)
     pshow.set_defaults(func=cmd_profile_show)
 
     demo = commands.add_parser("demo", help="a whole month end to end, through Airflow")

@@ -117,13 +117,10 @@ def _quarantine_frame(
     by_row = rows.set_index("source_row")
     raw_by_row = raw.set_index("source_row", drop=False)
     source_rows = grouped.index
-    matching = {}
-    for column in dataset.quarantine_match:
-        values = by_row.loc[source_rows, column]
-        matching[column] = (values.dt.date if pd.api.types.is_datetime64_any_dtype(values) else values).to_numpy()
+    matching = _with_sql_dates(dataset, by_row.loc[source_rows, list(dataset.quarantine_match)])
     return pd.DataFrame(
         {
-            **matching,
+            **{column: matching[column].to_numpy() for column in matching.columns},
             "batch_id": batch_id,
             "source_row": source_rows.astype("int64"),
             "record_key": by_row.loc[source_rows, dataset.key].astype("string").to_numpy(),
@@ -151,11 +148,15 @@ def _stage_frame(dataset: Dataset, batch_id: str, rows: pd.DataFrame, pii_key: b
         staged = protect_personal_ids(
             staged, "applicant_id", pii_key, "applicant_id_hash", "applicant_id_masked", personal=~company
         )
-    for column in dataset.columns:
-        if column.kind == "date":
-            staged[column.name] = staged[column.name].dt.date
+    staged = _with_sql_dates(dataset, staged)
     staged.insert(0, "batch_id", batch_id)
     return staged
+
+
+def _with_sql_dates(dataset: Dataset, frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with the dataset's date columns as dates, the warehouse's type, not timestamps."""
+    dates = [c.name for c in dataset.columns if c.kind == "date" and c.name in frame.columns]
+    return frame.assign(**{name: frame[name].dt.date for name in dates})
 
 
 def _drop_shadowed_failures(failures: pd.DataFrame) -> pd.DataFrame:
