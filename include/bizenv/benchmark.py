@@ -11,7 +11,11 @@ Measures, on simulated registration rows:
    merge transaction (`bizenv.ingest.merge_staged`) including its commit;
 4. `bulk write`: only writing the same rows once through the bulk path into the stage table
    and committing. No merge can be faster than that on the same machine, so it shows how much
-   of the merge time is the storage engine rather than the merge SQL.
+   of the merge time is the storage engine rather than the merge SQL;
+5. `core write`: only writing the rows straight into the two tables a registration merge must
+   fill (`core.registration` and the SCD2 history `core.market_entity`, primary keys as in the
+   schema) through the bulk path, and committing: no stage, no merge logic. Any merge design
+   that keeps both tables spends at least this.
 
 Every line prints rows, seconds and rows/s of the fastest run and the median. `--rows` above
 the simulated count repeats the batch as later snapshots (updated_at + k days, new
@@ -126,6 +130,32 @@ def bench_bulk_write(url: str, staged: pd.DataFrame, data_dir: Path) -> float:
         return time.perf_counter() - started
 
 
+def _core_rows(staged: pd.DataFrame, now: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The staged rows as they end up in core.registration and (first versions) core.market_entity."""
+    registration = staged.drop(columns=["source_row"]).assign(changed_at=now)
+    entity = staged[["uscc", "updated_at", "name", "name_key", "entity_type", "region_code", "industry_code",
+                     "status", "status_date", "established_date", "legal_rep_name", "legal_rep_id_hash",
+                     "legal_rep_id_masked", "batch_id"]].rename(columns={"updated_at": "valid_from"})
+    entity = entity.assign(valid_to=pd.Series(pd.NaT, index=entity.index, dtype="datetime64[us]"),
+                           is_current=True, changed_at=now)
+    return registration, entity
+
+
+def bench_core_write(url: str, staged: pd.DataFrame, data_dir: Path) -> float:
+    """Seconds to write the staged rows straight into core.registration and core.market_entity
+    through the bulk path and commit, with no stage and no merge logic: the floor of any merge
+    that keeps both tables."""
+    settings = _scratch_settings(url, data_dir)
+    upgrade(settings)
+    registration, entity = _core_rows(staged, pd.Timestamp.now().floor("s"))
+    with connect(settings) as engine:
+        started = time.perf_counter()
+        with engine.begin() as conn:
+            bulk_insert(conn, "core.registration", registration)
+            bulk_insert(conn, "core.market_entity", entity)
+        return time.perf_counter() - started
+
+
 @contextmanager
 def _scratch_postgres(admin_url: str) -> Iterator[str]:
     """A new, empty PostgreSQL database for one measurement; dropped afterwards."""
@@ -157,7 +187,7 @@ MERGE_TARGETS = {"duckdb": 300_000, "postgresql": 100_000}  # registration rows/
 
 
 def _measure_warehouse(kind: str, scratch, load: pd.DataFrame, update: pd.DataFrame, repeat: int) -> None:
-    loads, updates, writes = [], [], []
+    loads, updates, writes, core_writes = [], [], [], []
     for _ in range(repeat):
         with scratch() as url, tempfile.TemporaryDirectory() as tmp:
             first, second = bench_merge(url, load, update, Path(tmp))
@@ -165,10 +195,14 @@ def _measure_warehouse(kind: str, scratch, load: pd.DataFrame, update: pd.DataFr
             updates.append(second)
         with scratch() as url, tempfile.TemporaryDirectory() as tmp:
             writes.append(bench_bulk_write(url, load, Path(tmp)))
+        with scratch() as url, tempfile.TemporaryDirectory() as tmp:
+            core_writes.append(bench_core_write(url, load, Path(tmp)))
     target = f"  target {MERGE_TARGETS[kind]:,}"
     print(_line(f"merge {kind} load", len(load), loads, target))
     print(_line(f"merge {kind} update", len(update), updates, target))
     print(_line(f"bulk write {kind}", len(load), writes, "  (stage rows + commit only; no merge)"))
+    print(_line(f"core write {kind}", len(load), core_writes,
+                "  (both core tables written straight, + commit; no stage, no merge)"))
 
 
 def main(argv: list[str] | None = None) -> None:

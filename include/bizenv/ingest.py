@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Connection, Engine
 
 from bizenv import codes
@@ -148,9 +150,22 @@ def _stage_frame(dataset: Dataset, batch_id: str, rows: pd.DataFrame, pii_key: b
         staged = protect_personal_ids(
             staged, "applicant_id", pii_key, "applicant_id_hash", "applicant_id_masked", personal=~company
         )
-    staged = _with_sql_dates(dataset, staged)
+    staged = _amounts_as_decimal_text(dataset, _with_sql_dates(dataset, staged))
     staged.insert(0, "batch_id", batch_id)
     return staged
+
+
+def _amounts_as_decimal_text(dataset: Dataset, frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with the dataset's amounts as the shortest decimal text that reads back as the
+    validated value ("12.34565", not the binary float 12.3456499...). Core's numeric columns parse
+    that text and round it to their scale half away from zero, identically on both warehouses; a
+    float cast would not (DuckDB converts the binary value exactly and lands on 12.3456)."""
+    amounts = [c.name for c in dataset.columns if c.kind == "amount" and c.name in frame.columns]
+    return frame.assign(**{
+        name: pd.array(pc.cast(pa.array(frame[name], from_pandas=True, type=pa.float64()), pa.large_string()),
+                       dtype=pd.ArrowDtype(pa.large_string()))
+        for name in amounts
+    })
 
 
 def _with_sql_dates(dataset: Dataset, frame: pd.DataFrame) -> pd.DataFrame:
@@ -361,8 +376,7 @@ def _process(
 REGION_CONFLICT_STEPS = ("conflicts/clear_region_conflicts", "conflicts/record_region_conflicts")
 MERGE_STEPS: dict[str, tuple[str, ...]] = {
     "registration": (
-        "registration/update_registration",
-        "registration/insert_registration",
+        "registration/upsert_registration",
         "registration/insert_entity_versions",
         "registration/close_entity_versions",
         *REGION_CONFLICT_STEPS,

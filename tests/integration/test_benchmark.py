@@ -24,7 +24,7 @@ def test_benchmark_prints_every_measurement(capsys):
     benchmark.main(["--entities", "300", "--repeat", "1", "--merge-repeat", "1", "--postgres", POSTGRES_ADMIN_URL])
     printed = {m["label"].strip(): m for m in map(LINE.match, capsys.readouterr().out.splitlines()) if m}
     expected = {"standardize+validate", "prepare stage"} | {
-        f"{step} {kind}" for kind in ("duckdb", "postgresql") for step in ("merge", "bulk write")
+        f"{step} {kind}" for kind in ("duckdb", "postgresql") for step in ("merge", "bulk write", "core write")
     }
     labels = {label.removesuffix(" load").removesuffix(" update") for label in printed}
     assert labels == expected

@@ -307,6 +307,29 @@ def test_an_older_version_never_overwrites_a_newer_one(warehouse_settings, templ
         assert stored["batch_id"][0] == first.batch_id
 
 
+def test_amounts_reach_core_rounded_to_the_column_scale(warehouse_settings, templates, tmp_path):
+    """The stage holds amounts as the floats validation produced (PostgreSQL loads it by binary
+    COPY); core's numeric columns round them half away from zero at their scale, as parsing the
+    delivered text does, and keep every digit of a value that fits."""
+    capitals = {"MA0K0001": ("12.34565", "12.3457"), "MA0K0002": ("99999999.9999", "99999999.9999"),
+                "MA0K0003": ("0.00005", "0.0001"), "MA0K0004": ("253", "253")}
+    rows = [registration_row(templates, uscc=codes.make_uscc("91", "152921", code), registered_capital=given,
+                             name=f"金额{index}有限公司")
+            for index, (code, (given, _)) in enumerate(capitals.items())]
+    assert ingest_file(warehouse_settings, "registration",
+                       write_rows(tmp_path / "capital.csv", "registration", rows)).loaded == 4
+    stored = query(warehouse_settings, "select uscc, registered_capital from core.registration")
+    got = {uscc[8:16]: f"{Decimal(str(v)).normalize():f}" for uscc, v in stored.itertuples(index=False)}
+    assert got == {code: f"{Decimal(want).normalize():f}" for code, (_, want) in capitals.items()}
+
+    uscc = rows[0]["uscc"]
+    filing = department_row(templates, "tax_filing", uscc, "TAX-AMOUNT-1", tax_amount="1234.565")
+    assert ingest_file(warehouse_settings, "tax_filing",
+                       write_rows(tmp_path / "tax.csv", "tax_filing", [filing])).loaded == 1
+    amount = query(warehouse_settings, "select tax_amount from core.tax_filing where filing_id = 'TAX-AMOUNT-1'")
+    assert Decimal(str(amount["tax_amount"][0])) == Decimal("1234.57")
+
+
 def test_a_merge_killed_half_way_leaves_no_trace(warehouse_settings, clean_month, tmp_path, monkeypatch):
     paths = write_files(clean_month, tmp_path / "files")
     load_month(warehouse_settings, paths, order=("registration",))

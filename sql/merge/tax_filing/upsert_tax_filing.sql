@@ -11,7 +11,7 @@ with ranked as (
     where s.batch_id = :batch_id
 )
 select
-    filing_id, uscc, region_code, tax_period, filed_at, channel, tax_amount,
+    filing_id, uscc, region_code, tax_period, filed_at, channel, cast(tax_amount as numeric(18, 2)),
     refund_requested_at, refund_completed_at, updated_at, batch_id,
     cast(:changed_at as timestamp)
 from ranked
