@@ -14,6 +14,8 @@ Backfill past months one at a time, so each month sees the previous one publishe
 2. **compute_snapshot** – a new immutable snapshot version (`sql/indicators/*.sql`).
 3. **validate_snapshot** – the Great Expectations snapshot suite; a broken snapshot stops here.
 4. **publish_snapshot** – dashboards read it through `mart.v_indicator_latest`.
+5. **write_report** – the month's HTML report (`bizenv report`), in `$BIZENV_REPORTS_DIR`
+   (default `<data dir>/reports/indicators-YYYY-MM.html`).
 """
 
 from __future__ import annotations
@@ -66,9 +68,15 @@ def monthly_indicators():
 
         return publish_run(snapshot_run_id)
 
+    @task
+    def write_report(data_interval_start=None) -> dict:
+        from bizenv_airflow.monthly import report_month
+
+        return report_month(data_interval_start)
+
     snapshot_run_id = compute_snapshot()
     wait_for_departments() >> snapshot_run_id
-    publish_snapshot(validate_snapshot(snapshot_run_id))
+    publish_snapshot(validate_snapshot(snapshot_run_id)) >> write_report()
 
 
 monthly_indicators()

@@ -50,6 +50,7 @@ def make_settings(tmp_path: Path, warehouse_url: str) -> Settings:
         landing_root=str(data_dir / "landing"),
         pii_key_file=data_dir / "pii.key",
         docs_dir=data_dir / "docs",
+        reports_dir=data_dir / "reports",
     )
 
 

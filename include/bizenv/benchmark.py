@@ -87,7 +87,8 @@ def bench_validate(raw: pd.DataFrame, parts: dict[str, float] | None = None) -> 
 
 def _scratch_settings(url: str, data_dir: Path) -> Settings:
     return Settings(data_dir=data_dir, warehouse_url=url, landing_root=str(data_dir / "landing"),
-                    pii_key_file=data_dir / "pii.key", docs_dir=data_dir / "docs")
+                    pii_key_file=data_dir / "pii.key", docs_dir=data_dir / "docs",
+                    reports_dir=data_dir / "reports")
 
 
 def _merge_seconds(engine, staged: pd.DataFrame) -> float:

@@ -132,6 +132,16 @@ def cmd_indicators_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from bizenv.report import write_report
+    from bizenv.warehouse import connect
+
+    with connect(load_settings()) as engine:
+        summary = write_report(engine, args.month, Path(args.out))
+    print(json.dumps(summary, ensure_ascii=False))
+    return 0
+
+
 def cmd_quarantine_list(args: argparse.Namespace) -> int:
     from bizenv.quarantine import list_quarantine
     from bizenv.warehouse import connect
@@ -288,6 +298,11 @@ def build_parser() -> argparse.ArgumentParser:
     pshow.add_argument("uscc")
     _add_format_option(pshow)
     pshow.set_defaults(func=cmd_profile_show)
+
+    report = commands.add_parser("report", help="the monthly HTML report of the latest published snapshot")
+    report.add_argument("--month", required=True)
+    report.add_argument("--out", required=True, help="the HTML file to write")
+    report.set_defaults(func=cmd_report)
 
     demo = commands.add_parser("demo", help="a whole month end to end, through Airflow")
     demo.add_argument("--month", default="2024-06")

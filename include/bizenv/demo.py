@@ -133,5 +133,6 @@ def run_demo(settings: Settings, month: str, entities: int = 2000) -> int:
     _step(f"indicators {month} (mart.v_indicator_latest)")
     columns = ["region_code", "indicator_code", "name_zh", "value", "target", "meets_target"]
     print(snapshot[columns].to_string(index=False))
-    print(f"\nwarehouse: {settings.warehouse_url}\nAirflow logs: {logs}")
+    report = settings.reports_dir / f"indicators-{month}.html"
+    print(f"\nwarehouse: {settings.warehouse_url}\nmonthly report: {report}\nAirflow logs: {logs}")
     return 0

@@ -21,6 +21,7 @@ class Settings:
     landing_root: str
     pii_key_file: Path
     docs_dir: Path
+    reports_dir: Path  # the monthly HTML reports of the scheduled runs
 
     @property
     def pii_key(self) -> bytes:
@@ -52,4 +53,5 @@ def load_settings() -> Settings:
         landing_root=os.environ.get("BIZENV_LANDING_ROOT", str(data_dir / "landing")),
         pii_key_file=Path(os.environ.get("BIZENV_PII_KEY_FILE", data_dir / "pii.key")),
         docs_dir=Path(os.environ.get("BIZENV_DOCS_DIR", data_dir / "docs")),
+        reports_dir=Path(os.environ.get("BIZENV_REPORTS_DIR", data_dir / "reports")),
     )

@@ -54,3 +54,13 @@ def publish_run(run_id: str) -> dict:
     with connect(task_settings()) as engine:
         run = publish(engine, run_id)
     return {"run_id": run.run_id, "month": run.month, "version": run.version, "rows": run.row_count}
+
+
+def report_month(data_interval_start: dt.datetime) -> dict:
+    from bizenv.report import write_report
+    from bizenv.warehouse import connect
+
+    settings = task_settings()
+    month = reporting_month(data_interval_start)
+    with connect(settings) as engine:
+        return write_report(engine, month, settings.reports_dir / f"indicators-{month}.html")

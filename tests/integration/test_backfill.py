@@ -69,6 +69,7 @@ TO_DATE = "2024-06-30T23:59:59+08:00"
 RUN_TIMEOUT = 300  # seconds from `backfill create` to three successful runs
 REGIONS = {"152900", "152921", "152922", "152923"}
 INDICATORS_PER_REGION = 10
+MONTHLY_TASK_IDS = ("wait_for_departments", "compute_snapshot", "validate_snapshot", "publish_snapshot", "write_report")
 
 
 @pytest.fixture
@@ -188,7 +189,8 @@ def test_backfill_three_months_on_celery(tmp_path, postgres_database, redis_brok
     for earlier, later in pairwise(runs):
         assert earlier["end_date"] <= later["start_date"], f"backfill runs overlapped: {earlier} {later}"
     # Every task went through Celery; the ingest DAGs were never run nor unpaused.
-    assert len(instances) == 4 * len(MONTHS), instances
+    assert sorted((ti["run_id"], ti["task_id"]) for ti in instances) == sorted(
+        (run["run_id"], task_id) for run in runs for task_id in MONTHLY_TASK_IDS), instances
     assert all(ti["state"] == "success" and ti["queue"] == "default" and ti["external_executor_id"]
                for ti in instances), instances
     assert other_runs == []
@@ -209,6 +211,11 @@ def test_backfill_three_months_on_celery(tmp_path, postgres_database, redis_brok
         shown = {month: show(engine, month) for month in MONTHS}
     finally:
         engine.dispose()
+
+    # Each run's last task wrote its own month's report.
+    for month in MONTHS:
+        report = (warehouse.reports_dir / f"indicators-{month}.html").read_text(encoding="utf-8")
+        assert f"· {month}</title>" in report and "snapshot version 1," in report, month
 
     rows_per_month = len(REGIONS) * INDICATORS_PER_REGION
     assert [tuple(r) for r in snapshot_runs] == [(month, 1, "published", rows_per_month) for month in MONTHS]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -105,6 +106,12 @@ def test_registration_ingest_dag_and_monthly_dag(task_warehouse, department_file
             "select count(*) from core.registration where established_date >= date '2024-06-01' "
             "and established_date < date '2024-07-01'")).scalar_one()
     assert prefecture_new == expected_new
+
+    # the run's last task wrote the month's report from the snapshot it published
+    report = (settings.reports_dir / "indicators-2024-06.html").read_text(encoding="utf-8")
+    prefecture_row = re.search(r"<tr><td class=\"name\">新设市场主体数（户）<br>.*?</tr>", report).group(0)
+    assert re.search(r"<td>([\d,]+)</td>", prefecture_row).group(1).replace(",", "") == str(expected_new)
+    assert "snapshot version 1," in report
 
     # the CLI path computes the same numbers as a new version
     cli_run = compute_snapshot(engine, "2024-06")

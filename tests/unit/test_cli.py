@@ -19,6 +19,7 @@ def test_every_documented_command_parses():
         ["crosswalk", "load", "c.csv"],
         ["conflicts", "list", "--dataset", "tax_filing"],
         ["profile", "show", "91152921MA0N00010T"],
+        ["report", "--month", "2024-06", "--out", "r.html"],
         ["demo", "--month", "2024-06"],
     ):
         assert callable(parser.parse_args(argv).func)
@@ -70,3 +71,30 @@ def test_simulate_fills_a_department_database_and_ingest_pulls_it(tmp_path, monk
     assert main(["ingest", "bdc_real_estate_db"]) == 0  # nothing new since the watermark
     again = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert all(summary["loaded"] == 0 for summary in again)
+
+
+def test_report_writes_the_published_month_and_refuses_an_unpublished_one(tmp_path, monkeypatch, capsys):
+    import json
+
+    monkeypatch.setenv("BIZENV_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.delenv("BIZENV_WAREHOUSE_URL", raising=False)
+    assert main(["simulate", "--out", str(tmp_path / "files"), "--entities", "60", "--months", "2024-06:2024-06"]) == 0
+    assert main(["db", "upgrade"]) == 0
+    out = tmp_path / "report.html"
+    capsys.readouterr()
+    assert main(["report", "--month", "2024-06", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err == ("error: month 2024-06 has no published indicator snapshot; "
+                   "run `bizenv indicators compute --month 2024-06` first\n")
+    assert not out.exists()
+
+    for dataset in ("registration", "tax_filing", "credit_record", "real_estate_case"):
+        assert main(["ingest-file", dataset, str(tmp_path / "files" / f"{dataset}.csv")]) == 0
+    assert main(["indicators", "compute", "--month", "2024-06"]) == 0
+    capsys.readouterr()
+    assert main(["report", "--month", "2024-06", "--out", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary == {"month": "2024-06", "out": str(out), "version": 1, "rows": 40}
+    html = out.read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and "营商环境月度指标 · 2024-06" in html
+    assert html.count("<table>") == 2
