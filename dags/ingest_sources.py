@@ -7,8 +7,9 @@ immutable raw batch, standardize and validate it (Great Expectations + code chec
 quarantine bad rows with reasons and merge the rest into `core` in one transaction. The
 watermark advances only after the merge commits. Its outlet is the core dataset's Asset.
 
-Source outages are retried with exponential backoff; a batch rejected for its content
-(missing columns, too many bad rows) fails at once: see `bizenv quarantine list`.
+Outages of the source or the warehouse are retried with exponential backoff. Anything else
+fails at once: a batch rejected for its content (missing columns, too many bad rows: see
+`bizenv quarantine list`), a refused request (HTTP 4xx, a missing table) or a defect.
 """
 
 from __future__ import annotations

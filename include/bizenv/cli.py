@@ -72,8 +72,13 @@ def cmd_ingest_file(args: argparse.Namespace) -> int:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from bizenv.sources import ingest_source
+    from bizenv.sources.drop import DropRejected
 
-    return _report_batches(ingest_source(load_settings(), args.source))
+    try:
+        return _report_batches(ingest_source(load_settings(), args.source))
+    except DropRejected as rejected:  # the readable files of the drop were processed all the same
+        _report_batches(rejected.summaries)
+        raise
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -319,15 +324,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.command == "simulate" and getattr(args, "simulate_command", None) is None and not args.out:
         parser.error("simulate needs --out DIR (or the `serve` subcommand)")
+    from sqlalchemy.exc import SQLAlchemyError
+
     from bizenv.datasets import UnknownDatasetError
     from bizenv.sources.files import BatchRejected
+    from bizenv.warehouse import describe_database_error
 
     try:
         return args.func(args)
     except (BatchRejected, UnknownDatasetError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_REJECTED
-    except (ValueError, RuntimeError, FileNotFoundError) as error:
+    except SQLAlchemyError as error:  # e.g. `db upgrade` against a server that is down
+        print(f"error: {describe_database_error(error)}", file=sys.stderr)
+        return EXIT_ERROR
+    except (ValueError, RuntimeError, FileNotFoundError, ImportError) as error:
         print(f"error: {str(error).splitlines()[0] if str(error) else type(error).__name__}", file=sys.stderr)
         return EXIT_ERROR
 

@@ -31,7 +31,7 @@ from sqlalchemy import Connection, Engine
 from bizenv import calendar
 from bizenv.regions import load_regions
 from bizenv.settings import CONFIG_DIR, EXPECTATIONS_DIR
-from bizenv.warehouse import bulk_insert, query_df, run_sql
+from bizenv.warehouse import bulk_insert, consistent_transaction, query_df, run_sql
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 logging.getLogger("great_expectations").setLevel(logging.WARNING)
@@ -319,7 +319,8 @@ def compute(engine: Engine, month: str, *, triggered_by: str = "cli") -> Snapsho
     region_codes = regions.codes
     params = {"month_start": month_start, "month_end": month_end, "prefecture_code": regions.prefecture_code}
     started_at = _utc_now()
-    with engine.begin() as conn:
+    # every indicator of one snapshot reads the same state of core, whatever ingests commit meanwhile
+    with consistent_transaction(engine) as conn:
         refresh_reference_tables(conn, month)
         version = int(query_df(conn, "snapshot/next_version.sql", {"month": month})["version"].iloc[0])
         run_id = f"{month}-v{version}"

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine
 from bizenv import codes
 from bizenv.datasets import Dataset, get_dataset
 from bizenv.landing import land_raw_batch, read_landed_batch
-from bizenv.reasons import describe
+from bizenv.reasons import describe, field_header
 from bizenv.settings import Settings
 from bizenv.sources.files import BatchRejected, file_checksum, read_department_file
 from bizenv.standardize import FAILURE_COLUMNS, code_checks, protect_personal_ids, standardize
@@ -174,6 +174,22 @@ def _with_sql_dates(dataset: Dataset, frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(**{name: frame[name].dt.date for name in dates})
 
 
+def _rejection_detail(dataset: Dataset, failures: pd.DataFrame) -> str:
+    """Where a rejected batch goes wrong, for the department: its first failing row and field,
+    and the failure most of its rows share (field headers as delivered; no values, which may be
+    personal data)."""
+    def where(failure: pd.Series) -> str:
+        return f"{field_header(dataset.name, failure['field'])} ({failure['rule']})"
+
+    first = failures.sort_values(["source_row", "field", "rule"]).iloc[0]
+    detail = f"first at row {int(first['source_row'])} field {where(first)}"
+    counts = failures.groupby(["field", "rule"]).size().reset_index(name="rows")
+    common = counts.sort_values(["rows", "field", "rule"], ascending=[False, True, True]).iloc[0]
+    if common["rows"] > 1:
+        detail += f"; most frequent: {where(common)} in {common['rows']} rows"
+    return detail
+
+
 def _drop_shadowed_failures(failures: pd.DataFrame) -> pd.DataFrame:
     """A value blanked by standardization (unreadable, Excel-mangled) also fails `required`;
     report the cause, not the echo."""
@@ -213,8 +229,9 @@ def land_batch(
 ) -> LandedBatch:
     """Open a batch in ops.batch and keep its raw rows as an immutable landing file.
 
-    The landing zone is the raw, immutable, access-restricted zone: it holds the rows exactly as
-    the department delivered them, personal ID numbers included (needed to re-process a batch
+    The landing zone is the raw, immutable, access-restricted zone: it holds every delivered row
+    with its values exactly as sent (columns named as the dataset's, fields outside the contract
+    left out), personal ID numbers included (needed to re-process a batch
     with a rotated PII key). Only the warehouse (ops, core, quarantine, mart) is guaranteed free
     of full resident ID numbers; grant the landing root to the pipeline's service account only.
     """
@@ -239,7 +256,7 @@ def land_batch(
     try:
         path = land_raw_batch(settings.landing_root, dataset.name, batch_id, raw, started.date())
     except Exception as error:
-        _fail(engine, batch_id, len(raw), error)
+        _fail(engine, batch_id, len(raw), error, landing_path=None)
         raise
     return LandedBatch(batch_id, dataset.name, path, origin, len(raw))
 
@@ -253,11 +270,13 @@ def load_batch(
         raw = read_landed_batch(landed.landing_path)
         return _process(settings, engine, dataset, raw, landed, max_bad_share)
     except Exception as error:
-        _fail(engine, landed.batch_id, landed.extracted, error)
+        _fail(engine, landed.batch_id, landed.extracted, error, landing_path=landed.landing_path)
         raise
 
 
-def _fail(engine: Engine, batch_id: str, extracted: int, error: Exception) -> None:
+def _fail(engine: Engine, batch_id: str, extracted: int, error: Exception, *, landing_path: str | None) -> None:
+    """Close a batch as failed. A batch that was landed keeps its landing path: it is the one
+    to re-process once the cause is fixed."""
     message = str(error).splitlines()[0] if str(error) else ""
     with engine.begin() as conn:
         run_sql(
@@ -265,7 +284,7 @@ def _fail(engine: Engine, batch_id: str, extracted: int, error: Exception) -> No
             "ops/finish_batch.sql",
             {
                 "batch_id": batch_id,
-                "landing_path": None,
+                "landing_path": landing_path,
                 "extracted": extracted,
                 "loaded": 0,
                 "quarantined": 0,
@@ -334,7 +353,8 @@ def _process(
     if bad_share > max_bad_share:
         reason = (
             f"{origin}: {len(bad_rows)} of {len(unique_rows)} rows fail validation "
-            f"({bad_share:.1%} > {max_bad_share:.0%} allowed); batch rejected"
+            f"({bad_share:.1%} > {max_bad_share:.0%} allowed); batch rejected; "
+            f"{_rejection_detail(dataset, all_failures)}"
         )
         summary = BatchSummary(batch_id, dataset.name, extracted, 0, 0, 0, "rejected", reason)
         with engine.begin() as conn:
@@ -405,8 +425,7 @@ def merge_staged(
     caller's transaction; returns how many staged records changed core. The stage is emptied
     again before the transaction ends. (The one merge path: ingest and the benchmark use it.)"""
     if conn.dialect.name == "postgresql":
-        # hash joins and aggregates over a whole batch, not sorts spilled to disk (default 4MB)
-        conn.exec_driver_sql(f"set local work_mem = '{MERGE_WORK_MEM}'")
+        run_sql(conn, "ops/set_merge_work_mem.sql", {"work_mem": MERGE_WORK_MEM})
     bulk_insert(conn, f"ops.stage_{dataset.name}", staged)
     params = {"batch_id": batch_id, "changed_at": now, "resolved_at": now}
     applicable = 0

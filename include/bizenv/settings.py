@@ -12,6 +12,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = PROJECT_ROOT / "include" / "config"
 SQL_DIR = PROJECT_ROOT / "sql"
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
+MIN_PII_KEY_CHARS = 32
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,12 @@ class Settings:
         `bizenv db upgrade` creates for an embedded installation. Never logged."""
         value = os.environ.get("BIZENV_PII_KEY")
         if value:
+            # resident ID numbers are few and structured: a guessable key makes every hash reversible
+            if value.startswith("CHANGE_ME") or len(value) < MIN_PII_KEY_CHARS:
+                raise RuntimeError(
+                    f"BIZENV_PII_KEY is a placeholder or shorter than {MIN_PII_KEY_CHARS} characters; "
+                    "generate one: python -c 'import secrets; print(secrets.token_hex(32))'"
+                )
             return value.encode()
         if self.pii_key_file.exists():
             return self.pii_key_file.read_bytes().strip()

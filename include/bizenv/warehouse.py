@@ -42,19 +42,35 @@ class WarehouseNotReady(RuntimeError):
     pass
 
 
+class WarehouseUnavailable(WarehouseNotReady):
+    """The warehouse cannot be opened now (server down, file held by another process)."""
+
+
+def describe_database_error(error: BaseException) -> str:
+    """The first line of what the database driver said, without SQL, parameters or traceback."""
+    cause = getattr(error, "orig", None) or error
+    return (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+
+
 def require_schema(engine: Engine) -> None:
-    """Fail with a clear instruction, not a missing-table error, on an unmigrated warehouse."""
+    """Fail with one clear line, not a driver traceback: a warehouse that cannot be opened
+    (server down, wrong credentials, an embedded file held by another process) says so, and
+    only a reachable warehouse without the bizenv tables is told to run `bizenv db upgrade`."""
+    from sqlalchemy import inspect
     from sqlalchemy.exc import DBAPIError
 
+    shown = engine.url.render_as_string(hide_password=True)
     try:
-        with engine.connect() as conn:
-            conn.execute(text("select version_num from ops.alembic_version"))
+        conn = engine.connect()
     except DBAPIError as error:
-        shown = engine.url.render_as_string(hide_password=True)
-        cause = str(error.orig).splitlines()[0] if error.orig else str(error)
-        if "lock" in cause.lower():  # an embedded DuckDB file held by another process
-            raise WarehouseNotReady(f"warehouse {shown} is in use by another process: {cause}") from None
-        raise WarehouseNotReady(f"warehouse {shown} has no bizenv schema; run `bizenv db upgrade`") from None
+        cause = describe_database_error(error)
+        if "lock" in cause.lower():
+            raise WarehouseUnavailable(f"warehouse {shown} is in use by another process: {cause}") from None
+        raise WarehouseUnavailable(f"cannot connect to warehouse {shown}: {cause}") from None
+    with conn:
+        migrated = inspect(conn).has_table("alembic_version", schema="ops")
+    if not migrated:
+        raise WarehouseNotReady(f"warehouse {shown} has no bizenv schema; run `bizenv db upgrade`")
 
 
 @contextmanager
@@ -66,6 +82,16 @@ def connect(settings: Settings, *, migrated: bool = True) -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+@contextmanager
+def consistent_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction whose reads all see the warehouse as it was at its first statement, even
+    while ingests commit: PostgreSQL's REPEATABLE READ (its default, READ COMMITTED, would let
+    each statement see a newer state). DuckDB transactions are snapshots already."""
+    options = {"isolation_level": "REPEATABLE READ"} if dialect_of(engine) == "postgresql" else {}
+    with engine.connect().execution_options(**options) as conn, conn.begin():
+        yield conn
 
 
 @cache
@@ -156,7 +182,7 @@ def bulk_insert(conn: Connection, table: str, frame: pd.DataFrame) -> int:
         view_name = "bulk_" + table.replace(".", "_")
         raw.register(view_name, rows)
         try:
-            conn.exec_driver_sql(f"insert into {table} ({columns}) select {columns} from {view_name}")
+            conn.exec_driver_sql(f"insert into {table} ({columns}) select {columns} from {view_name}")  # noqa: S608 - checked identifiers
         finally:
             raw.unregister(view_name)
         return len(frame)

@@ -34,7 +34,8 @@ REDIS_URL = os.environ.get("BIZENV_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 STARTUP_TIMEOUT = 120  # seconds for the api-server to answer, the DAGs to be parsed, the worker to be ready
 
 # bizenv settings a developer's shell may carry; tasks must see only what the test passes
-BIZENV_VARIABLES_TO_DROP = ("BIZENV_WAREHOUSE_URL", "BIZENV_LANDING_ROOT", "BIZENV_PII_KEY_FILE", "BIZENV_DOCS_DIR")
+BIZENV_VARIABLES_TO_DROP = ("BIZENV_WAREHOUSE_URL", "BIZENV_LANDING_ROOT", "BIZENV_PII_KEY_FILE", "BIZENV_DOCS_DIR",
+                            "BIZENV_REPORTS_DIR")
 
 T = TypeVar("T")
 
@@ -65,14 +66,16 @@ def redis_database(db: int) -> Iterator[str]:
     """The URL of Redis database `db` on the test server, empty before and after the block."""
     # The database is the URL's path: redis-py lets a URL's /N win over a db= argument.
     url = urlsplit(REDIS_URL)._replace(path=f"/{db}", query="").geturl()
+    parts = urlsplit(url)
+    shown = parts._replace(netloc=f"{parts.hostname}:{parts.port or 6379}").geturl()  # no password in test output
     client = redis.Redis.from_url(url, socket_connect_timeout=5)
     if client.connection_pool.connection_kwargs.get("db") != db:
-        pytest.fail(f"refusing to flush: {url} does not select Redis database {db}")
+        pytest.fail(f"refusing to flush: {shown} does not select Redis database {db}")
     try:
         client.ping()
     except redis.RedisError as error:
         client.close()
-        pytest.fail(f"Redis at {REDIS_URL} (Celery broker) is required: {error}")
+        pytest.fail(f"Redis at {shown} (Celery broker) is required: {error}")
     client.flushdb()
     try:
         yield url

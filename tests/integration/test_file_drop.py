@@ -4,6 +4,7 @@ symlinks out of the drop directory, archiving, and re-delivered files recognised
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import time
@@ -13,6 +14,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
+from bizenv.cli import main
 from bizenv.settings import Settings
 from bizenv.simulate import CHINESE_HEADERS, DefectRates, simulate
 from bizenv.sources import DropRejected, SourceConfig, ingest_source, load_sources, read_watermark
@@ -160,3 +162,21 @@ def test_unreadable_files_are_set_aside_and_fresh_files_wait(duckdb_settings: Se
     assert (drop_dir / "just_arrived.csv").exists()
     shutil.rmtree(drop_dir)
     assert ingest_source(duckdb_settings, NAME, sources=sources) == []  # no drop directory yet: nothing to do
+
+
+def test_the_cli_reports_the_loaded_files_of_a_drop_with_an_unreadable_one(
+        duckdb_settings: Settings, registration: pd.DataFrame, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("BIZENV_DATA_DIR", str(duckdb_settings.data_dir))
+    monkeypatch.setenv("BIZENV_WAREHOUSE_URL", duckdb_settings.warehouse_url)
+    drop_dir, _ = dirs(duckdb_settings, load_sources())
+    settled = time.time() - 3600  # older than the source's min_age_seconds
+    department_file(registration, drop_dir / "登记_202406.csv", mtime=settled)
+    broken = drop_dir / "broken.csv"
+    broken.write_text("foo,bar\n1,2\n", encoding="utf-8")
+    os.utime(broken, (settled, settled))
+    assert main(["ingest", NAME]) == 2
+    out, err = capsys.readouterr()
+    loaded = [json.loads(line) for line in out.splitlines()]
+    assert [(s["status"], s["extracted"]) for s in loaded] == [("loaded", len(registration))]
+    assert err.count("\n") == 1 and "broken.csv: missing required column(s)" in err
+    assert query(duckdb_settings, "select count(*) from core.registration") == [(loaded[0]["loaded"],)]

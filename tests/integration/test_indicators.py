@@ -357,6 +357,15 @@ def _rows(engine: Engine, run_id: str) -> pd.DataFrame:
         return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
 
+def _change_run_row(engine: Engine, change: str, run_id: str, region: str, indicator: str) -> None:
+    """Tamper with one row of a computed run: `change` is an update … set or a delete from."""
+    with engine.begin() as conn:
+        conn.execute(
+            text(f"{change} where run_id = :run_id and region_code = :region and indicator_code = :indicator"),
+            {"run_id": run_id, "region": region, "indicator": indicator},
+        )
+
+
 def _status(engine: Engine, run_id: str) -> tuple[str, str | None]:
     with engine.connect() as conn:
         row = conn.execute(
@@ -461,18 +470,40 @@ def test_previous_month_and_last_year_values(engine: Engine) -> None:
     _assert_values(june, "last_year_value", EXPECTED_JUNE_2023_VALUES)
 
 
+def test_a_snapshot_reads_one_state_of_core_while_ingests_commit(engine: Engine, monkeypatch) -> None:
+    undisturbed = _rows(engine, indicators.compute(engine, "2024-06").run_id)
+    real_indicator_rows = indicators._indicator_rows
+    moved = []
+
+    def rows_while_an_ingest_commits(conn, indicator, params):
+        if not moved:  # after the first indicator, another session moves every June entity to May
+            with engine.begin() as other:
+                moved.append(other.execute(text(
+                    "update core.market_entity set established_date = date '2024-05-15' "
+                    "where established_date >= date '2024-06-01'")).rowcount)
+        return real_indicator_rows(conn, indicator, params)
+
+    monkeypatch.setattr(indicators, "_indicator_rows", rows_while_an_ingest_commits)
+    disturbed = _rows(engine, indicators.compute(engine, "2024-06").run_id)
+    assert moved and moved[0] > 0
+    columns = ["region_code", "indicator_code", "value", "numerator", "denominator", "sample_size"]
+
+    def ordered(rows: pd.DataFrame) -> pd.DataFrame:
+        return rows[columns].sort_values(["region_code", "indicator_code"]).reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(ordered(disturbed), ordered(undisturbed))
+    # the change is real: the next snapshot sees it
+    monkeypatch.setattr(indicators, "_indicator_rows", real_indicator_rows)
+    after = _rows(engine, indicators.compute(engine, "2024-06").run_id)
+    assert not ordered(after).equals(ordered(undisturbed))
+
+
 def test_broken_snapshot_is_not_published(engine: Engine) -> None:
     good = indicators.compute_snapshot(engine, "2024-06")
     run = indicators.compute(engine, "2024-06", triggered_by="test")
     assert (run.version, run.status) == (2, "computed")
-    with engine.begin() as conn:  # corrupt the computed run: a rate above 1
-        conn.execute(
-            text(
-                "update mart.indicator_snapshot set value = 1.5 where run_id = :run_id "
-                "and region_code = :region and indicator_code = 'tax_online_rate'"
-            ),
-            {"run_id": run.run_id, "region": A},
-        )
+    # corrupt the computed run: a rate above 1
+    _change_run_row(engine, "update mart.indicator_snapshot set value = 1.5", run.run_id, A, "tax_online_rate")
     with pytest.raises(SnapshotInvalid) as caught:
         indicators.validate_snapshot(engine, run.run_id)
     message = str(caught.value)
@@ -486,16 +517,18 @@ def test_broken_snapshot_is_not_published(engine: Engine) -> None:
     assert set(indicators.show(engine, "2024-06")["run_id"]) == {good.run_id}
 
 
+def test_records_per_entity_may_exceed_one(engine: Engine) -> None:
+    """fulfilment_share counts records, not entities: a region with more 履约践诺 records than
+    surviving entities is a valid month, not a broken ratio."""
+    run = indicators.compute(engine, "2024-06")
+    _change_run_row(engine, "update mart.indicator_snapshot set value = 2.5", run.run_id, A, "fulfilment_share")
+    indicators.validate_snapshot(engine, run.run_id)
+    assert indicators.publish(engine, run.run_id).status == "published"
+
+
 def test_missing_row_blocks_publishing(engine: Engine) -> None:
     run = indicators.compute(engine, "2024-06")
-    with engine.begin() as conn:
-        conn.execute(
-            text(
-                "delete from mart.indicator_snapshot where run_id = :run_id "
-                "and region_code = :region and indicator_code = 'dishonest_share'"
-            ),
-            {"run_id": run.run_id, "region": C},
-        )
+    _change_run_row(engine, "delete from mart.indicator_snapshot", run.run_id, C, "dishonest_share")
     with pytest.raises(SnapshotInvalid, match=f"{run.run_id}.*dishonest_share.*{C}"):
         indicators.validate_snapshot(engine, run.run_id)
     assert _status(engine, run.run_id)[0] == "failed"

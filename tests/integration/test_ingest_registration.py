@@ -13,6 +13,7 @@ from bizenv import codes, ingest
 from bizenv.cli import main
 from bizenv.datasets import REGISTRATION
 from bizenv.ingest import ingest_file
+from bizenv.landing import read_landed_batch
 from bizenv.warehouse import make_engine
 
 HEADERS = [c.header_zh for c in REGISTRATION.columns]
@@ -144,10 +145,12 @@ def test_a_merge_killed_half_way_leaves_no_trace(warehouse_settings, department_
         counts = [conn.execute(text(f"select count(*) from {t}")).scalar_one() for t in (
             "core.registration", "core.market_entity", "quarantine.registration", "ops.stage_registration",
             "ops.validation_result")]
-        status = conn.execute(text("select status, reason from ops.batch")).one()
+        status = conn.execute(text("select status, reason, landing_path from ops.batch")).one()
     engine.dispose()
     assert counts == [0, 0, 0, 0, 0]
     assert status[0] == "failed" and "worker killed" in status[1]
+    # the raw batch stays findable for a re-run once the cause is fixed
+    assert read_landed_batch(status[2]).shape[0] > 0
 
 
 def test_too_many_bad_rows_reject_the_batch(warehouse_settings, department_file, capsys, monkeypatch):
@@ -159,7 +162,8 @@ def test_too_many_bad_rows_reject_the_batch(warehouse_settings, department_file,
     summary = json.loads(out)
     assert summary["status"] == "rejected" and summary["loaded"] == 0
     assert err.strip().count("\n") == 0
-    assert "市场监管_登记_202406.csv: 4 of 8 rows fail validation" in err
+    assert err.rstrip().endswith("市场监管_登记_202406.csv: 4 of 8 rows fail validation (50.0% > 5% allowed); batch "
+                                 "rejected; first at row 6 field 统一社会信用代码 (uscc_check_char)"), err
 
 
 def test_missing_required_column_names_file_and_column(warehouse_settings, tmp_path, capsys, monkeypatch):

@@ -33,6 +33,23 @@ def test_unmigrated_warehouse_gives_one_line_instruction(tmp_path, monkeypatch, 
     assert err.startswith("error: warehouse duckdb:///") and err.rstrip().endswith("run `bizenv db upgrade`")
 
 
+def test_unreachable_warehouse_is_named_not_sent_to_db_upgrade(monkeypatch, capsys):
+    import socket
+
+    with socket.socket() as probe:  # a local port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("BIZENV_WAREHOUSE_URL", f"postgresql+psycopg://bizenv:s3cret-pw@127.0.0.1:{port}/warehouse")
+    for argv in (["indicators", "show", "--month", "2024-06"], ["db", "upgrade"]):
+        assert main(argv) == 1, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err, err
+        assert "s3cret-pw" not in err and "db upgrade`" not in err, err
+        assert f"127.0.0.1:{port}" in err or str(port) in err, err
+    assert main(["indicators", "show", "--month", "2024-06"]) == 1
+    assert capsys.readouterr().err.startswith(f"error: cannot connect to warehouse postgresql+psycopg://bizenv:***@127.0.0.1:{port}/")
+
+
 def test_bad_month_is_a_one_line_error(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("BIZENV_DATA_DIR", str(tmp_path))
     assert main(["db", "upgrade"]) == 0

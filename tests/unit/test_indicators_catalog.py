@@ -75,7 +75,7 @@ def test_catalog_has_the_design_indicators_in_order() -> None:
     )
     assert by_code["tax_online_rate"].target == 0.9
     assert by_code["dishonest_share"].direction == "lower_is_better"
-    assert by_code["fulfilment_share"].direction == "higher_is_better"
+    assert (by_code["fulfilment_share"].direction, by_code["fulfilment_share"].unit) == ("higher_is_better", "条/户")
     assert by_code["new_entities"].name_zh == "新设市场主体数"
     assert by_code["new_entities"].unit == "户"
     for d in catalog:

@@ -50,14 +50,19 @@ _CRON_PRESETS = {"@once", "@hourly", "@daily", "@weekly", "@monthly", "@quarterl
 
 
 class SourceError(RuntimeError):
-    """A source cannot be configured, reached or read; the message is one line."""
+    """A source cannot be reached or read; the message is one line. A later attempt may
+    succeed (an outage, a page that changed under the extraction), so schedulers retry it."""
 
 
-class SourceConfigError(SourceError, ValueError):
+class SourceRefused(SourceError):
+    """The configuration is wrong or the source refused the request: retrying cannot help."""
+
+
+class SourceConfigError(SourceRefused, ValueError):
     """sources.yaml is invalid; the message names the file and the entry."""
 
 
-class ConnectionNotFound(SourceError):
+class ConnectionNotFound(SourceRefused):
     """No Airflow connection / AIRFLOW_CONN_* variable for a connection id."""
 
 

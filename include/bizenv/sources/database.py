@@ -16,17 +16,21 @@ from dataclasses import dataclass
 import pandas as pd
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from bizenv.sources.config import Connection, SourceConfig, SourceError
+from bizenv.sources.config import Connection, SourceConfig, SourceError, SourceRefused
 from bizenv.sources.frames import rows_to_frame
 
 log = logging.getLogger(__name__)
 
 
 class DatabaseSourceError(SourceError):
-    pass
+    """The department database could not be reached or read."""
+
+
+class DatabaseQueryRefused(DatabaseSourceError, SourceRefused):
+    """The database answered, but the configured table, query or columns do not fit it."""
 
 
 @dataclass
@@ -57,7 +61,7 @@ def build_query(source: SourceConfig, engine: Engine, incremental: bool) -> str:
         query = options.query_path().read_text(encoding="utf-8").strip().rstrip(";").strip()
         relation = f"({query}) as src"
     where = f" where {column} > :watermark" if incremental else ""
-    return f"select * from {relation}{where} order by {column}"
+    return f"select * from {relation}{where} order by {column}"  # noqa: S608 - quoted identifiers; the watermark is bound
 
 
 def extract_database(source: SourceConfig, connection: Connection,
@@ -77,7 +81,7 @@ def extract_database(source: SourceConfig, connection: Connection,
                 text(sql), params)
             columns = list(result.keys())
             if source.incremental_field not in columns:
-                raise DatabaseSourceError(
+                raise DatabaseQueryRefused(
                     f"{source.name}: incremental_field {source.incremental_field!r} is not a column of the "
                     f"source (columns: {', '.join(columns)})")
             for partition in result.partitions(options.chunk_size):
@@ -85,7 +89,9 @@ def extract_database(source: SourceConfig, connection: Connection,
             result.close()
     except SQLAlchemyError as error:
         first = str(getattr(error, "orig", None) or error).splitlines()[0]
-        raise DatabaseSourceError(
+        # a statement the server rejects stays rejected; a lost or refused connection may not
+        refused = isinstance(error, DBAPIError) and not isinstance(error, OperationalError)
+        raise (DatabaseQueryRefused if refused else DatabaseSourceError)(
             f"{source.name}: reading {options.table or options.query_file} via connection "
             f"{connection.conn_id!r} failed: {type(getattr(error, 'orig', None) or error).__name__}: {first}"
         ) from None

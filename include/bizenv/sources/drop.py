@@ -25,14 +25,14 @@ from pathlib import Path
 import pandas as pd
 
 from bizenv.datasets import Dataset
-from bizenv.sources.config import FileDropOptions, SourceConfig, SourceError
+from bizenv.sources.config import FileDropOptions, SourceConfig, SourceRefused
 from bizenv.sources.files import BatchRejected, detect_encoding
 from bizenv.sources.frames import to_dataset_frame
 
 log = logging.getLogger(__name__)
 
 
-class DropRejected(SourceError, BatchRejected):
+class DropRejected(SourceRefused, BatchRejected):
     """Some dropped files could not be read at all (unreadable, missing required columns); they
     were moved to the archive's `rejected/`. `summaries` holds the batches of the files that
     were processed in the same run. A BatchRejected: the data must change, retrying won't help."""

@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 import requests
 
-from bizenv.sources.config import Connection, HttpOptions, SourceConfig, SourceError
+from bizenv.sources.config import Connection, HttpOptions, SourceConfig, SourceError, SourceRefused
 from bizenv.sources.frames import records_to_frame
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,10 @@ _RETRYABLE_ERRORS = (
 
 class HttpSourceError(SourceError):
     """The extraction failed; nothing of it may be landed."""
+
+
+class HttpRequestRefused(HttpSourceError, SourceRefused):
+    """The API answered 4xx (other than 429) or the connection has no token."""
 
 
 @dataclass
@@ -106,7 +110,7 @@ class HttpExtractor:
         self.session = session or requests.Session()
         token = connection.token
         if not token:
-            raise HttpSourceError(f"{source.name}: connection {connection.conn_id!r} has no token "
+            raise HttpRequestRefused(f"{source.name}: connection {connection.conn_id!r} has no token "
                                   "(set its password or extra 'token')")
         self.session.headers.update({"Authorization": f"Bearer {token}", "Accept": "application/json"})
         self.requests = 0
@@ -140,7 +144,7 @@ class HttpExtractor:
                 else:
                     reason = _REASONS.get(status, "the request was refused; not retried").format(
                         conn=self.connection.conn_id)
-                    raise self._fail(f"HTTP {status} from {self.url} on {label}: {reason}")
+                    raise HttpRequestRefused(f"{self.source.name}: HTTP {status} from {self.url} on {label}: {reason}")
             if attempt == policy.max_attempts:
                 break
             delay = wait if wait is not None else policy.backoff(attempt)
