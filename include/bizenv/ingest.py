@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine
 from bizenv import codes
 from bizenv.datasets import Dataset, get_dataset
 from bizenv.landing import land_raw_batch, read_landed_batch
-from bizenv.reasons import describe, field_header
+from bizenv.reasons import BATCH_REJECTED_RULE, describe, field_header
 from bizenv.settings import Settings
 from bizenv.sources.files import BatchRejected, file_checksum, read_department_file
 from bizenv.standardize import FAILURE_COLUMNS, code_checks, protect_personal_ids, standardize
@@ -356,10 +356,19 @@ def _process(
             f"({bad_share:.1%} > {max_bad_share:.0%} allowed); batch rejected; "
             f"{_rejection_detail(dataset, all_failures)}"
         )
-        summary = BatchSummary(batch_id, dataset.name, extracted, 0, 0, 0, "rejected", reason)
+        # nothing is loaded, and nothing vanishes: the bad rows are quarantined with their
+        # failures for the department's feedback, the valid ones held back beside them until
+        # the corrected delivery (which resolves both by key)
+        held_back = unique_rows.loc[~unique_rows["source_row"].isin(bad_rows), ["source_row"]].assign(
+            field="", rule=BATCH_REJECTED_RULE, value="")
+        quarantine = _quarantine_frame(dataset, batch_id, raw, unique_rows,
+                                       pd.concat([all_failures, held_back], ignore_index=True), now)
+        summary = BatchSummary(batch_id, dataset.name, extracted, 0, len(quarantine), duplicates, "rejected", reason)
         with engine.begin() as conn:
             _record_results(conn, dataset, batch_id, outcome.results, now)
+            bulk_insert(conn, f"quarantine.{dataset.name}", quarantine)
             _finish(conn, summary, landing, now)
+        _check_reconciles(summary)
         return summary
 
     good = unique_rows[~unique_rows["source_row"].isin(bad_rows)]
@@ -379,9 +388,13 @@ def _process(
             "loaded",
         )
         _finish(conn, summary, landing, now)
-    if summary.extracted != summary.loaded + summary.quarantined + summary.duplicates:
-        raise AssertionError(f"batch {batch_id} does not reconcile: {summary}")
+    _check_reconciles(summary)
     return summary
+
+
+def _check_reconciles(summary: BatchSummary) -> None:
+    if summary.extracted != summary.loaded + summary.quarantined + summary.duplicates:
+        raise AssertionError(f"batch {summary.batch_id} does not reconcile: {summary}")
 
 
 # The set-based SQL steps (paths under sql/merge/) that take a staged batch into core, run in

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from bizenv.datasets import DATASETS
 
+# the one "failure" of a valid row held back with its rejected batch: a row, not a field
+BATCH_REJECTED_RULE = "batch_rejected"
+
 RULES: dict[str, tuple[str, str]] = {
     "required": ("必填项为空", "required value missing"),
     "not_in_allowed_values": ("取值不在规定范围内", "value not in the allowed list"),
@@ -35,6 +38,10 @@ RULES: dict[str, tuple[str, str]] = {
     "unit_code_format": ("不动产单元号格式错误", "real-estate unit code has the wrong format"),
     "legacy_reg_no_format": ("注册号格式错误", "registration number has the wrong format"),
     "industry_code_format": ("行业代码格式错误", "industry code has the wrong format"),
+    BATCH_REJECTED_RULE: (
+        "本行无误，但所在批次因错误行过多被整体退回，请随更正后的文件重新报送",
+        "row is valid but its batch was rejected for too many bad rows; deliver it again with the corrected file",
+    ),
 }
 
 
@@ -51,6 +58,8 @@ def rule_text(rule: str) -> tuple[str, str]:
 def describe(dataset: str, field: str, rule: str, value: str) -> tuple[str, str]:
     """One failure as (Chinese, English) text: field header, rule and the offending value."""
     zh_rule, en_rule = rule_text(rule)
+    if not field:
+        return zh_rule, en_rule
     shown = f"「{value}」" if value else ""
     return (
         f"{field_header(dataset, field)}{shown}：{zh_rule}",

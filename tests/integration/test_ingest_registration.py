@@ -14,6 +14,7 @@ from bizenv.cli import main
 from bizenv.datasets import REGISTRATION
 from bizenv.ingest import ingest_file
 from bizenv.landing import read_landed_batch
+from bizenv.quarantine import list_quarantine
 from bizenv.warehouse import make_engine
 
 HEADERS = [c.header_zh for c in REGISTRATION.columns]
@@ -164,6 +165,25 @@ def test_too_many_bad_rows_reject_the_batch(warehouse_settings, department_file,
     assert err.strip().count("\n") == 0
     assert err.rstrip().endswith("市场监管_登记_202406.csv: 4 of 8 rows fail validation (50.0% > 5% allowed); batch "
                                  "rejected; first at row 6 field 统一社会信用代码 (uscc_check_char)"), err
+    # nothing vanished: the 4 bad rows are quarantined with their failures, the 4 valid ones held
+    # back beside them, the exact duplicate counted as one
+    assert (summary["extracted"], summary["quarantined"], summary["duplicates"]) == (9, 8, 1)
+    engine = make_engine(warehouse_settings.warehouse_url)
+    held = list_quarantine(engine, "registration").set_index("source_row")
+    assert sorted(held.index) == [2, 3, 4, 5, 6, 7, 8, 10]
+    assert held.loc[6, "reason_en"] == "uscc '91152921MA0N000590': USCC check character is wrong"
+    assert held.loc[2, "reason_en"] == ("row is valid but its batch was rejected for too many bad rows; "
+                                        "deliver it again with the corrected file")
+    # the corrected delivery (here: the same file, accepted with a higher tolerance) resolves the
+    # held-back rows; the bad ones stay open until their own correction arrives
+    accepted = ingest_file(warehouse_settings, "registration", department_file, max_bad_share=0.5)
+    assert accepted.status == "loaded"
+    rows = list_quarantine(engine, "registration", include_resolved=True)
+    engine.dispose()
+    rejected_batch = rows[rows["batch_id"] == summary["batch_id"]].set_index("source_row")
+    assert rejected_batch["status"].to_dict() == {2: "resolved", 3: "resolved", 4: "resolved", 5: "resolved",
+                                                  6: "open", 7: "open", 8: "open", 10: "open"}
+    assert set(rejected_batch["resolved_by_batch"].dropna()) == {accepted.batch_id}
 
 
 def test_missing_required_column_names_file_and_column(warehouse_settings, tmp_path, capsys, monkeypatch):
