@@ -115,6 +115,7 @@ def load_crosswalk(
                 "file_name": path.name, "checksum": checksum, "watermark_from": None,
                 "watermark_to": None, "started_at": started,
             })
+        landing = None
         try:
             # the raw zone keeps the file as delivered, like every department batch
             landing = land_raw_batch(settings.landing_root, CROSSWALK.name, batch_id, raw, started.date())
@@ -126,9 +127,12 @@ def load_crosswalk(
             now = utc_now()
             with engine.begin() as conn:
                 if share > max_bad_share:
+                    # nothing is loaded: every distinct row counts as rejected, so the batch reconciles
                     reason = (f"{path.name}: {rejected_rows} of {extracted - duplicates} rows fail validation "
-                              f"({share:.1%} > {max_bad_share:.0%} allowed); batch rejected")
-                    summary = CrosswalkSummary(batch_id, extracted, 0, 0, 0, "rejected", reason, listed)
+                              f"({share:.1%} > {max_bad_share:.0%} allowed); batch rejected; "
+                              f"{_first_problems(listed)}")[:500]
+                    summary = CrosswalkSummary(batch_id, extracted, 0, extracted - duplicates, duplicates,
+                                               "rejected", reason, listed)
                     _finish(conn, summary, landing)
                     return summary
                 staged = good.assign(batch_id=batch_id)[["batch_id", "source_row", "legacy_reg_no", "uscc"]]
@@ -140,8 +144,7 @@ def load_crosswalk(
                 run_sql(conn, "merge/legacy_code_crosswalk/clear_stage.sql", params)
                 reason = None
                 if rejected_rows:
-                    shown = "; ".join(f"row {p['source_row']} {p['field']}: {p['rule']}" for p in listed[:5])
-                    reason = f"{rejected_rows} invalid row(s) skipped: {shown}"[:500]
+                    reason = f"{rejected_rows} invalid row(s) skipped: {_first_problems(listed)}"[:500]
                 summary = CrosswalkSummary(
                     batch_id, extracted, applicable, rejected_rows,
                     duplicates + len(staged) - applicable, "loaded", reason, listed,
@@ -151,9 +154,13 @@ def load_crosswalk(
             with engine.begin() as conn:
                 message = str(error).splitlines()[0] if str(error) else ""
                 _finish(conn, CrosswalkSummary(batch_id, len(raw), 0, 0, 0, "failed",
-                                               f"{type(error).__name__}: {message}"[:500]), None)
+                                               f"{type(error).__name__}: {message}"[:500]), landing)
             raise
     return summary
+
+
+def _first_problems(listed: list[dict]) -> str:
+    return "; ".join(f"row {p['source_row']} {p['field']}: {p['rule']}" for p in listed[:5])
 
 
 def _finish(conn, summary: CrosswalkSummary, landing: str | None) -> None:

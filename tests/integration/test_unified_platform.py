@@ -494,6 +494,13 @@ def test_crosswalk_load_validates_codes_and_is_idempotent(warehouse_settings, te
     batch = query(warehouse_settings, "select extracted, loaded, quarantined, duplicates, status from ops.batch "
                                       "where batch_id = :b", b=summary.batch_id)
     assert batch.iloc[0].tolist() == [8, 2, 5, 1, "loaded"]
+    # with the default tolerance the file is rejected whole: nothing loaded, every row accounted for
+    rejected = load_crosswalk(warehouse_settings, path)
+    assert (rejected.status, rejected.extracted, rejected.loaded, rejected.rejected, rejected.duplicates) == (
+        "rejected", 8, 0, 7, 1)
+    assert rejected.reason.startswith("crosswalk.csv: 5 of 7 rows fail validation (71.4% > 5% allowed); batch "
+                                      "rejected; row 5 legacy_reg_no: legacy_reg_no_format; row 6 uscc: "), rejected
+    pd.testing.assert_frame_equal(before, query(warehouse_settings, table))
     # a registration row known only by its 注册号 resolves through the crosswalk
     legacy_only = registration_row(templates, uscc="", legacy_reg_no="152921000000001")
     resolved = ingest_file(warehouse_settings, "registration", write_rows(tmp_path / "r.csv", "registration",
