@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import unicodedata
 from functools import lru_cache
 
 import numpy as np
@@ -30,6 +31,7 @@ from stdnum.exceptions import ValidationError
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 # ASCII digits only, and no trailing newline: Python's \d and $ would also accept other
 # scripts' digits and a final "\n", which no department code contains.
+_RESIDENT_ID_SHAPE = re.compile(r"[0-9]{17}[0-9X]")  # ASCII: str.isdigit() also takes other scripts' digits
 _USCC_SHAPE = re.compile(r"[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}")
 _ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 _LEGACY_REG_NO_PATTERN = r"[0-9]{15}"
@@ -89,14 +91,35 @@ def is_legacy_reg_no(code: str) -> bool:
 
 
 def resident_id_problem(number: str) -> str | None:
-    """Why `number` is not a valid GB 11643 resident ID, or None when it is."""
+    """Why `number` is not a valid GB 11643 resident ID, or None when it is: 18 characters, 17
+    digits and the check character, a real birth date, and an address code that has existed.
+
+    The address code is the household registration's when the number was issued, which may be
+    years after the birth: a division created in 1990 appears in the numbers of people born in
+    1975. So any period of the code counts, not only the birth year (stdnum's rule, which
+    rejects those valid numbers)."""
     if len(number) != 18:
         return "id_format"
+    number = _ric.compact(number)
+    if not _RESIDENT_ID_SHAPE.fullmatch(number):
+        return "id_format"
+    if number[17] != _ric.calc_check_digit(number):
+        return "id_check_char"
     try:
-        _ric.validate(number)
-    except ValidationError as error:
-        return "id_check_char" if type(error).__name__ == "InvalidChecksum" else "id_format"
-    return None
+        _ric.get_birth_date(number)
+    except ValidationError:
+        return "id_format"
+    return None if _division_known(int(number[:6])) else "id_format"
+
+
+def upgrade_legacy_resident_id(number: str) -> str:
+    """A 15-digit first-generation resident ID as its 18-digit form (GB 11643: the century 19
+    inserted before the two-digit birth year, then the check character), so that one person
+    hashes alike whichever card a department recorded; anything else unchanged."""
+    if not re.fullmatch(r"[0-9]{15}", number):
+        return number
+    body = number[:6] + "19" + number[6:]
+    return body + _ric.calc_check_digit(body + "0")
 
 
 def mask_resident_id(number: str) -> str:
@@ -220,22 +243,20 @@ def _uscc_problems(arr: pa.Array) -> np.ndarray:
     return out
 
 
-@lru_cache(maxsize=65536)
-def _birth_place_known(prefix: int, year: int) -> bool:
-    """stdnum's birth-place rule (the division code existed in the birth year)."""
-    try:
-        _ric.get_birth_place(f"{prefix:06d}{year:04d}01010000")
-    except ValidationError:
-        return False
-    return True
+@lru_cache(maxsize=8192)
+def _division_known(prefix: int) -> bool:
+    """The six-digit address code is in stdnum's table of divisions, in any period."""
+    from stdnum import numdb
+
+    return any(props for _, props in numdb.get("cn/loc").info(f"{prefix:06d}"))
 
 
 def resident_id_problems(values) -> pd.Series:
     """`resident_id_problem` for every value at once (None where valid or missing).
 
     18 ASCII digits (the last may be X) are checked here: check digit, then birth date, then
-    the birth place through stdnum once per distinct (division, year). Anything else of length
-    18 goes through the scalar rule.
+    the address code through stdnum once per distinct code. Anything else of length 18 goes
+    through the scalar rule.
     """
     return _result(values, _chunked(_resident_id_problems, arrow_strings(values)))
 
@@ -267,11 +288,23 @@ def _resident_id_problems(arr: pa.Array) -> np.ndarray:
         ask = check_ok & date_ok
         if ask.any():
             prefix = _weighted(digits[ask, :6], [100000, 10000, 1000, 100, 10, 1])
-            keys, inverse = np.unique(prefix * 10000 + year[ask], return_inverse=True)
-            known = np.array([_birth_place_known(int(k) // 10000, int(k) % 10000) for k in keys])
+            keys, inverse = np.unique(prefix, return_inverse=True)
+            known = np.array([_division_known(int(k)) for k in keys])
             place_ok[ask] = known[inverse.ravel()]
         out[rows] = np.where(~check_ok, "id_check_char", np.where(date_ok & place_ok, None, "id_format"))
     return out
+
+
+def are_resident_ids(values) -> np.ndarray:
+    """Which values are valid resident IDs (18 digits, or 15 that upgrade to a valid 18), after
+    the code cleaning (NFKC, no spaces, upper case): a person's number wherever it was typed."""
+    cleaned = [
+        upgrade_legacy_resident_id("".join(unicodedata.normalize("NFKC", v).split()).upper())
+        if isinstance(v, str) and v else None
+        for v in pd.Series(values, dtype="object")
+    ]
+    candidates = pd.Series(cleaned, dtype="string")
+    return (candidates.notna() & resident_id_problems(candidates).isna()).to_numpy(dtype=bool)
 
 
 def mask_resident_ids(values) -> pa.Array:

@@ -14,6 +14,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -78,11 +79,24 @@ def _resolve_legacy_codes(conn: Connection, rows: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _without_resident_ids(values: pd.Series, personal: bool) -> pd.Series:
+    """Values as quarantine may keep them: a personal-ID column masked throughout, any other
+    column wherever a department typed a valid resident ID into it (a natural person's
+    纳税人识别号, an ID in a USCC field)."""
+    present = values.notna() & (values.astype("string") != "")
+    hide = present.to_numpy(dtype=bool) if personal else codes.are_resident_ids(values)
+    if not hide.any():
+        return values
+    values = values.astype("object").copy()
+    values[hide] = [codes.mask_resident_id("".join(str(v).split())) for v in values[hide]]
+    return values
+
+
 def _masked_records(raw: pd.DataFrame) -> pd.Series:
     """The raw row as JSON for quarantine, with personal ID numbers masked."""
     shown = raw.drop(columns=["source_row"]).copy()
-    for column in PERSONAL_ID_COLUMNS & set(shown.columns):
-        shown[column] = shown[column].map(lambda v: codes.mask_resident_id(str(v).strip()) if v else v)
+    for column in shown.columns:
+        shown[column] = _without_resident_ids(shown[column], column in PERSONAL_ID_COLUMNS)
     return pd.Series(
         [json.dumps(r, ensure_ascii=False) for r in shown.to_dict(orient="records")], index=raw.index
     )
@@ -97,10 +111,10 @@ def _quarantine_frame(
     now: dt.datetime,
 ) -> pd.DataFrame:
     failures = failures.copy()
-    failures["value"] = [
-        codes.mask_resident_id(v) if f in PERSONAL_ID_COLUMNS and v else v
-        for f, v in zip(failures["field"], failures["value"].fillna(""), strict=True)
-    ]
+    values = failures["value"].fillna("").astype("object")
+    personal = failures["field"].isin(PERSONAL_ID_COLUMNS).to_numpy(dtype=bool)
+    failures["value"] = np.where(
+        personal, _without_resident_ids(values, personal=True), _without_resident_ids(values, personal=False))
     texts = [
         describe(dataset.name, f, r, v)
         for f, r, v in failures[["field", "rule", "value"]].itertuples(index=False)
@@ -125,7 +139,8 @@ def _quarantine_frame(
             **{column: matching[column].to_numpy() for column in matching.columns},
             "batch_id": batch_id,
             "source_row": source_rows.astype("int64"),
-            "record_key": by_row.loc[source_rows, dataset.key].astype("string").to_numpy(),
+            "record_key": _without_resident_ids(by_row.loc[source_rows, dataset.key], personal=False)
+            .astype("string").to_numpy(),
             "region_code": by_row.loc[source_rows, "region_code"].astype("string").to_numpy(),
             "record": _masked_records(raw_by_row.loc[source_rows]).to_numpy(),
             "failures": grouped["failures"].to_numpy(),

@@ -12,16 +12,15 @@ import datetime as dt
 import json
 import re
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 from sqlalchemy import Engine
 
 from bizenv.datasets import DATASETS, Dataset, UnknownDatasetError, get_dataset
 from bizenv.reasons import field_header
+from bizenv.standardize import LOCAL_TIMEZONE
 from bizenv.warehouse import query_df
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 LIST_COLUMNS = [
@@ -64,8 +63,8 @@ def month_bounds_utc(month: str) -> tuple[dt.datetime, dt.datetime]:
     if not match:
         raise ValueError(f"month must be YYYY-MM, got {month!r}")
     year, number = int(match.group(1)), int(match.group(2))
-    start = dt.datetime(year, number, 1, tzinfo=SHANGHAI)
-    end = dt.datetime(year + number // 12, number % 12 + 1, 1, tzinfo=SHANGHAI)
+    start = dt.datetime(year, number, 1, tzinfo=LOCAL_TIMEZONE)
+    end = dt.datetime(year + number // 12, number % 12 + 1, 1, tzinfo=LOCAL_TIMEZONE)
     return start.astimezone(dt.UTC).replace(tzinfo=None), end.astimezone(dt.UTC).replace(tzinfo=None)
 
 
@@ -153,7 +152,7 @@ def feedback_frame(dataset: Dataset, rows: pd.DataFrame) -> pd.DataFrame:
             ],
             FEEDBACK_RULES: [", ".join(dict.fromkeys(f["rule"] for f in items)) for items in failures],
             FEEDBACK_FOUND: [
-                pd.Timestamp(t).tz_localize("UTC").tz_convert(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
+                pd.Timestamp(t).tz_localize("UTC").tz_convert(LOCAL_TIMEZONE).strftime("%Y-%m-%d %H:%M:%S")
                 for t in rows["quarantined_at"]
             ],
         }

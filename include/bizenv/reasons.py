@@ -38,6 +38,10 @@ RULES: dict[str, tuple[str, str]] = {
     "unit_code_format": ("不动产单元号格式错误", "real-estate unit code has the wrong format"),
     "legacy_reg_no_format": ("注册号格式错误", "registration number has the wrong format"),
     "industry_code_format": ("行业代码格式错误", "industry code has the wrong format"),
+    "resident_id_as_uscc": (
+        "此处应为统一社会信用代码，填写的是居民身份证号码",
+        "a resident ID number where an enterprise's USCC belongs",
+    ),
     BATCH_REJECTED_RULE: (
         "本行无误，但所在批次因错误行过多被整体退回，请随更正后的文件重新报送",
         "row is valid but its batch was rejected for too many bad rows; deliver it again with the corrected file",

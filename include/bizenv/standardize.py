@@ -12,6 +12,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import cache
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -26,7 +27,13 @@ EXCEL_EPOCH = pd.Timestamp("1899-12-30")
 _DATE_PARTS = r"^(\d{4})\s*[-/年.]\s*(\d{1,2})\s*[-/月.]\s*(\d{1,2})\s*日?"
 _TIME_PARTS = r"(?:[ T]+(\d{1,2})\s*[:时点]\s*(\d{1,2})\s*分?(?:\s*:?\s*(\d{1,2}(?:\.\d+)?)\s*秒?)?)?$"
 _COMPACT_DATE = r"^(\d{4})(\d{2})(\d{2})(?:\s*(\d{2}):?(\d{2}):?(\d{2})?)?$"
-_EXCEL_SERIAL = r"^\d{4,5}(\.\d+)?$"
+# Excel day numbers of 1950-01-01 .. 2099-12-31: five digits, so a bare year such as "2024"
+# is unreadable rather than a day in 1905
+_EXCEL_SERIAL = r"^\d{5}(\.\d+)?$"
+_EXCEL_SERIAL_RANGE = (18264, 73051)
+# ISO 8601 with a UTC offset (API payloads): converted to Asia/Shanghai wall time
+LOCAL_TIMEZONE = ZoneInfo("Asia/Shanghai")  # departments' wall time, the zone of every naive timestamp
+_OFFSET_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$"
 
 FAILURE_COLUMNS = ["source_row", "field", "rule", "value"]
 
@@ -298,12 +305,21 @@ def _fixed_width_chunk(text: pa.Array) -> np.ndarray:
 
 def _parse_text_timestamps(text: pd.Series) -> pd.Series:
     """The general parser for trimmed, non-empty text (the values the fast path left)."""
-    parsed = pd.to_datetime(text, format="%Y-%m-%d %H:%M:%S", errors="coerce")
+    # microseconds throughout: database timestamps carry fractions of a second
+    parsed = pd.to_datetime(text, format="%Y-%m-%d %H:%M:%S", errors="coerce").astype("datetime64[us]")
     pending = text.notna() & parsed.isna()
     if pending.any():
         date_only = pd.to_datetime(text[pending], format="%Y-%m-%d", errors="coerce")
-        parsed[pending] = date_only
+        parsed[pending] = date_only.astype("datetime64[us]")
         pending = text.notna() & parsed.isna()
+    if pending.any():
+        rest = text[pending]
+        with_offset = rest[rest.str.match(_OFFSET_TIMESTAMP)]
+        if not with_offset.empty:
+            aware = pd.to_datetime(with_offset, format="ISO8601", utc=True, errors="coerce")
+            parsed[with_offset.index] = aware.dt.tz_convert(LOCAL_TIMEZONE).dt.tz_localize(None).astype(
+                "datetime64[us]")
+            pending = text.notna() & parsed.isna()
     if pending.any():
         rest = text[pending]
         found = rest.str.extract(_DATE_PARTS + _TIME_PARTS)
@@ -317,7 +333,7 @@ def _parse_text_timestamps(text: pd.Series) -> pd.Series:
     if pending.any():
         rest = text[pending]
         serial = rest.where(rest.str.match(_EXCEL_SERIAL)).astype("Float64")
-        serial = serial.where((serial >= 1) & (serial < 80000))
+        serial = serial.where((serial >= _EXCEL_SERIAL_RANGE[0]) & (serial < _EXCEL_SERIAL_RANGE[1]))
         offsets = pd.to_timedelta(serial.astype("float64"), unit="D").dt.round("s")
         parsed[pending] = EXCEL_EPOCH + offsets
     return parsed.astype("datetime64[us]")
@@ -338,9 +354,9 @@ def _timestamps(text: pa.Array, index: pd.Index) -> pd.Series:
 def parse_timestamps(values: pd.Series) -> pd.Series:
     """Parse every date form the departments send into datetime64 (NaT where unreadable).
 
-    Accepted: 2024-06-03[ 09:15[:00]], 2024/6/3, 2024年6月3日[ 9时15分], 20240603[ 091500],
-    ISO with T, and Excel serial day numbers (with a fraction for the time of day).
-    """
+    Accepted: 2024-06-03[ 09:15[:00[.123456]]], 2024/6/3, 2024年6月3日[ 9时15分],
+    20240603[ 091500], ISO with T (an offset or Z is converted to Asia/Shanghai wall time), and
+    Excel serial day numbers of 1950–2099 (with a fraction for the time of day)."""
     return _timestamps(_trimmed(arrow_strings(values)), values.index)
 
 
@@ -444,7 +460,23 @@ def standardize(dataset: Dataset, raw: pd.DataFrame) -> Standardized:
         out[column.name] = _standardize_column(column, raw[column.name], rows, failures)
     if "name" in out:
         out["name_key"] = simplified_key(out["name"])
+    personal = {"legal_rep_id": None, "applicant_id": out.get("applicant_type")}
+    for column, applicant_type in personal.items():
+        if column in out:
+            out[column] = _upgraded_resident_ids(out[column], applicant_type)
     return Standardized(rows=pd.DataFrame(out), failures=failures.frame())
+
+
+def _upgraded_resident_ids(values: pd.Series, applicant_type: pd.Series | None) -> pd.Series:
+    """15-digit resident IDs as 18 digits; a company applicant's 15 digits are a 注册号, kept."""
+    legacy = values.str.fullmatch(r"\d{15}").fillna(False).astype(bool)
+    if applicant_type is not None:
+        legacy &= (applicant_type != "企业").fillna(True).astype(bool)
+    if not legacy.any():
+        return values
+    values = values.copy()
+    values[legacy] = values[legacy].map(codes.upgrade_legacy_resident_id)
+    return values
 
 
 def code_checks(dataset: Dataset, rows: pd.DataFrame) -> pd.DataFrame:
@@ -456,6 +488,7 @@ def code_checks(dataset: Dataset, rows: pd.DataFrame) -> pd.DataFrame:
         problems = codes.uscc_problems(values)
         for rule in ("uscc_format", "uscc_check_char", "uscc_org_code"):
             failures.add(source_rows, problems == rule, "uscc", rule, values)
+        _check_not_a_person(values, problems, source_rows, "uscc", failures)
     if "legal_rep_id" in rows:
         _check_resident_ids(rows["legal_rep_id"], source_rows, "legal_rep_id", failures)
     if "applicant_id" in rows:
@@ -464,6 +497,7 @@ def code_checks(dataset: Dataset, rows: pd.DataFrame) -> pd.DataFrame:
         problems = codes.uscc_problems(values)
         for rule in ("uscc_format", "uscc_check_char", "uscc_org_code"):
             failures.add(source_rows, company & (problems == rule), "applicant_id", rule, values)
+        _check_not_a_person(values.where(company), problems, source_rows, "applicant_id", failures)
         _check_resident_ids(values.where(~company), source_rows, "applicant_id", failures)
     if "unit_code" in rows:
         values = rows["unit_code"]
@@ -474,6 +508,22 @@ def code_checks(dataset: Dataset, rows: pd.DataFrame) -> pd.DataFrame:
         bad = values.notna().to_numpy() & ~codes.legacy_reg_nos_valid(values)
         failures.add(source_rows, bad, "legacy_reg_no", "legacy_reg_no_format", values)
     return failures.frame()
+
+
+def _check_not_a_person(values: pd.Series, uscc_problems: pd.Series, source_rows: pd.Series, field: str,
+                        failures: _Failures) -> None:
+    """A few resident IDs also pass every USCC check; one in an enterprise's code field is a
+    person's number (a natural person's 纳税人识别号, a mislabelled applicant) and must not reach
+    core in clear."""
+    # cleaned codes: only 18 ASCII digits (the last may be X) can be both
+    shaped = arrow_strings(values)
+    candidates = (uscc_problems.isna().to_numpy(dtype=bool)
+                  & pc.fill_null(pc.match_substring_regex(shaped, r"^[0-9]{17}[0-9X]$"), False).to_numpy(
+                      zero_copy_only=False))
+    if candidates.any():
+        person = np.zeros(len(values), dtype=bool)
+        person[candidates] = codes.are_resident_ids(values[candidates])
+        failures.add(source_rows, person, field, "resident_id_as_uscc", values, display=codes.mask_resident_id)
 
 
 def _check_resident_ids(values: pd.Series, source_rows: pd.Series, field: str, failures: _Failures) -> None:

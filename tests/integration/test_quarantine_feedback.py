@@ -14,12 +14,12 @@ from sqlalchemy import text
 from bizenv import codes
 from bizenv.ingest import ingest_file
 from bizenv.quarantine import (
-    SHANGHAI,
     export_feedback,
     list_quarantine,
     month_bounds_utc,
     quarantine_summary,
 )
+from bizenv.standardize import LOCAL_TIMEZONE
 from bizenv.warehouse import make_engine
 
 REG_HEADERS = ["统一社会信用代码", "注册号", "企业名称", "市场主体类型", "法定代表人", "法定代表人证件号码",
@@ -77,7 +77,7 @@ def read_export_xlsx(path: Path) -> pd.DataFrame:
 
 
 def shanghai_month(utc_naive) -> str:
-    return pd.Timestamp(utc_naive).tz_localize("UTC").tz_convert(SHANGHAI).strftime("%Y-%m")
+    return pd.Timestamp(utc_naive).tz_localize("UTC").tz_convert(LOCAL_TIMEZONE).strftime("%Y-%m")
 
 
 def test_month_bounds_are_shanghai_months_in_naive_utc():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -541,7 +542,7 @@ def test_no_full_resident_id_number_anywhere_in_the_warehouse(warehouse_settings
             scanned += len(values)
             for value in values:
                 for token in _ID_TOKEN.findall(value):
-                    if codes.resident_id_problem(token.upper()) is None and not codes.is_valid_uscc(token):
+                    if codes.resident_id_problem(token.upper()) is None:
                         leaks.append((f"{schema}.{table}.{column}", codes.mask_resident_id(token)))
                 if any(i in value.upper() for i in known_ids):
                     leaks.append((f"{schema}.{table}.{column}", "known id"))
@@ -551,6 +552,28 @@ def test_no_full_resident_id_number_anywhere_in_the_warehouse(warehouse_settings
     assert not leaks, leaks[:5]
     masked = query(warehouse_settings, "select legal_rep_id_masked from core.market_entity")["legal_rep_id_masked"]
     assert masked.dropna().str.fullmatch(r"\d{4}\*{10}[\dX]{4}").all()
+
+
+def test_a_resident_id_in_an_enterprise_code_field_is_quarantined_and_masked(warehouse_settings, templates,
+                                                                             tmp_path):
+    also_a_valid_uscc = "110105198001013014"  # a resident ID that passes every USCC check
+    plain = "152921197501011232"  # fails the USCC checks; also the 18-digit form of 152921750101123
+    assert codes.is_valid_uscc(also_a_valid_uscc) and codes.resident_id_problem(also_a_valid_uscc) is None
+    assert codes.resident_id_problem(plain) is None
+    rows = [dict(templates["tax_filing"], filing_id=f"TAXP{i}", uscc=number)
+            for i, number in enumerate((also_a_valid_uscc, plain, "152921750101123"))]
+    summary = ingest_file(warehouse_settings, "tax_filing", write_rows(tmp_path / "tax.csv", "tax_filing", rows),
+                          max_bad_share=1.0)
+    assert (summary.loaded, summary.quarantined) == (0, 3)
+    failures = query(warehouse_settings, "select failures from quarantine.tax_filing order by source_row")
+    assert [json.loads(f)[0]["rule"] for f in failures["failures"]] == [
+        "resident_id_as_uscc", "uscc_check_char", "uscc_format"]
+    everything = " ".join(
+        query(warehouse_settings, f"select * from {table}").astype(str).to_string()
+        for table in ("quarantine.tax_filing", "quarantine.v_rejected_row", "ops.batch", "core.tax_filing"))
+    for number in (also_a_valid_uscc, plain, "152921750101123", "152921197501011232"):
+        assert number not in everything, codes.mask_resident_id(number)
+    assert codes.mask_resident_id(also_a_valid_uscc) in everything
 
 
 def _stage_nested_loops(node: dict, path: str = "") -> list[str]:

@@ -46,6 +46,29 @@ def test_resident_id():
     assert codes.resident_id_problem("1101051949") == "id_format"
 
 
+def with_check_digit(body: str) -> str:
+    from stdnum.cn import ric as gb11643
+
+    return body + gb11643.calc_check_digit(body + "0")
+
+
+def test_an_address_code_counts_in_any_of_its_periods_not_only_the_birth_year():
+    # 440305 (深圳市南山区) dates from 1990; a holder born in 1975 got it when the number was issued
+    born_before_the_district = with_check_digit("44030519750101123")
+    assert codes.resident_id_problem(born_before_the_district) is None
+    assert codes.resident_id_problems(pd.Series([born_before_the_district])).tolist() == [None]
+    never_a_division = with_check_digit("99999919900101123")
+    assert codes.resident_id_problem(never_a_division) == "id_format"
+    assert codes.resident_id_problems(pd.Series([never_a_division])).tolist() == ["id_format"]
+
+
+def test_a_15_digit_resident_id_is_upgraded_to_its_18_digit_form():
+    assert codes.upgrade_legacy_resident_id("152921750101123") == with_check_digit("15292119750101123")
+    assert codes.resident_id_problem(codes.upgrade_legacy_resident_id("152921750101123")) is None
+    for unchanged in ("152921199001011232", "15292175010112", "15292175010112X"):
+        assert codes.upgrade_legacy_resident_id(unchanged) == unchanged
+
+
 def test_mask_and_hash_personal_id():
     assert codes.mask_resident_id("152921199001011234") == "1529**********1234"
     first = codes.hash_personal_id("152921199001011234", b"k1")
@@ -149,9 +172,14 @@ def test_vectorised_resident_id_equals_stdnum_on_random_numbers():
     expected = [codes.resident_id_problem(v) if v is not None else None for v in values]
     assert list(vectorised) == expected
     assert {"id_format", "id_check_char", None} <= set(expected)
+    from stdnum import numdb
+
     for value, problem in zip(values, expected, strict=True):
-        if value is not None:
-            assert (problem is None) == ric.is_valid(value)
+        if value is None or (problem is None) == ric.is_valid(value):
+            continue
+        # the one intended difference: stdnum also wants the address code to exist in the birth year
+        assert problem is None, value
+        assert any(props for _, props in numdb.get("cn/loc").info(value[:6])), value
 
 
 def test_vectorised_unit_code_and_legacy_number_equal_scalar_rules():

@@ -36,6 +36,22 @@ def test_timestamps_with_time_of_day():
     assert all(p == pd.Timestamp("2024-06-03 09:15:00") for p in parsed)
 
 
+def test_fractions_of_a_second_and_utc_offsets():
+    """Database timestamps carry microseconds; API payloads may carry an offset or Z."""
+    values = pd.Series(["2024-06-03 09:15:00.123456", "2024-06-03 09:15:00.5", "2024-06-03T01:15:00Z",
+                        "2024-06-03T09:15:00+08:00", "2024-06-03T02:15:00.250+01:00"])
+    assert parse_timestamps(values).tolist() == [
+        pd.Timestamp("2024-06-03 09:15:00.123456"), pd.Timestamp("2024-06-03 09:15:00.5"),
+        pd.Timestamp("2024-06-03 09:15:00"), pd.Timestamp("2024-06-03 09:15:00"),
+        pd.Timestamp("2024-06-03 09:15:00.250")]
+
+
+def test_a_bare_year_is_not_an_excel_day_number():
+    parsed = parse_timestamps(pd.Series(["2024", "1900", "18263", "18264", "73050", "73051"]))
+    assert parsed.isna().tolist() == [True, True, True, False, False, True]
+    assert parsed[3] == pd.Timestamp("1950-01-01") and parsed[4] == pd.Timestamp("2099-12-31")
+
+
 def test_unreadable_date_is_missing():
     assert pd.isna(parse_timestamps(pd.Series(["2024-13-45"]))[0])
     assert pd.isna(parse_timestamps(pd.Series(["soon"]))[0])
@@ -72,6 +88,21 @@ def test_standardize_reports_failures_with_row_and_field():
     assert result.rows.loc[0, "established_date"] == pd.Timestamp(dt.date(2024, 6, 3))
     failures = {(r.source_row, r.field, r.rule) for r in result.failures.itertuples()}
     assert failures == {(3, "established_date", "date_format"), (3, "uscc", "excel_mangled")}
+
+
+def test_15_digit_resident_ids_become_18_digits_but_a_company_applicants_number_does_not():
+    from bizenv.datasets import get_dataset
+
+    real_estate = get_dataset("real_estate_case")
+    raw = pd.DataFrame([{c: "" for c in real_estate.column_names}] * 2)
+    raw["applicant_type"] = ["个人", "企业"]
+    raw["applicant_id"] = ["152921750101123", "152921000012345"]
+    raw["source_row"] = [2, 3]
+    assert standardize(real_estate, raw).rows["applicant_id"].tolist() == ["152921197501011232", "152921000012345"]
+    registration = pd.DataFrame([{c: "" for c in REGISTRATION.column_names}])
+    registration["legal_rep_id"] = ["152921750101123"]
+    registration["source_row"] = [2]
+    assert standardize(REGISTRATION, registration).rows["legal_rep_id"].tolist() == ["152921197501011232"]
 
 
 # --- the Arrow fast paths agree with the plain Python / pandas definitions -----------------------

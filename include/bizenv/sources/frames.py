@@ -6,17 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
-import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 
 from bizenv.datasets import Dataset
 from bizenv.sources.files import map_columns
-
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+from bizenv.standardize import LOCAL_TIMEZONE, parse_timestamps
 
 
 def to_text(value: Any, encoding: str = "utf-8") -> str:
@@ -32,7 +29,7 @@ def to_text(value: Any, encoding: str = "utf-8") -> str:
         return "true" if value else "false"
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(LOCAL_TZ).replace(tzinfo=None)
+            value = value.astimezone(LOCAL_TIMEZONE).replace(tzinfo=None)
         return value.isoformat(sep=" ", timespec="microseconds" if value.microsecond else "seconds")
     if isinstance(value, dt.date):
         return value.isoformat()
@@ -75,31 +72,6 @@ def to_dataset_frame(frame: pd.DataFrame, dataset: Dataset, columns: Mapping[str
     return map_columns(renamed, dataset, origin)
 
 
-def parse_timestamps(values: pd.Series) -> pd.Series:
-    """Department change times as naive Asia/Shanghai timestamps; unreadable values are NaT."""
-    text = values.astype(str).map(lambda v: unicodedata.normalize("NFKC", v).strip())
-    text = text.where(text != "")
-    try:
-        parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
-    except (ValueError, TypeError):
-        parsed = pd.Series([_one_timestamp(v) for v in text], index=values.index, dtype="datetime64[us]")
-    if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_convert(LOCAL_TZ).dt.tz_localize(None)
-    return parsed
-
-
-def _one_timestamp(value: Any) -> pd.Timestamp:
-    if not isinstance(value, str):
-        return pd.NaT
-    try:
-        stamp = pd.Timestamp(value)
-    except (ValueError, TypeError):
-        return pd.NaT
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_convert(LOCAL_TZ).tz_localize(None)
-    return stamp
-
-
 def latest_change(values: pd.Series, now: dt.datetime | None = None) -> dt.datetime | None:
     """The batch's watermark: the latest readable change time, never later than now (a
     future-dated row must not make the next runs skip what arrives meanwhile)."""
@@ -107,5 +79,5 @@ def latest_change(values: pd.Series, now: dt.datetime | None = None) -> dt.datet
     if parsed.empty:
         return None
     latest = parsed.max().to_pydatetime().replace(microsecond=0)
-    now = now or dt.datetime.now(LOCAL_TZ).replace(tzinfo=None, microsecond=0)
+    now = now or dt.datetime.now(LOCAL_TIMEZONE).replace(tzinfo=None, microsecond=0)
     return min(latest, now)
