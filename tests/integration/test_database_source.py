@@ -115,6 +115,25 @@ def test_postgres_values_come_back_as_department_text(postgres_database: str, ca
     assert list(by_case["gxsj"]) == sorted(by_case["gxsj"])
 
 
+@pytest.mark.postgres
+def test_a_timestamptz_source_on_a_utc_server_misses_no_hours(postgres_database: str, cases: pd.DataFrame) -> None:
+    source = bdc_source()
+    fill_department_database(postgres_database, {"real_estate_case": cases}, sources={source.name: source})
+    admin = create_engine(postgres_database, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:  # the department stores instants; its sessions default to UTC
+        database = conn.execute(text("select current_database()")).scalar_one()
+        conn.execute(text(f'alter database "{database}" set timezone to \'UTC\''))
+        conn.execute(text("set time zone 'Asia/Shanghai'"))
+        conn.execute(text("alter table bdc_case alter column gxsj type timestamptz"))
+    admin.dispose()
+    # an hour before a change: read in UTC, the watermark would pass over the next eight hours
+    since = (pd.Timestamp(cases["updated_at"].iloc[len(cases) // 2]) - pd.Timedelta(hours=1)).to_pydatetime()
+    result = extract_database(source, Connection.from_uri(source.connection_id, postgres_database), since)
+    expected = cases[pd.to_datetime(cases["updated_at"]) > since]
+    assert len(result.frame) == len(expected)
+    assert sorted(result.frame["gxsj"]) == sorted(expected["updated_at"])  # Shanghai wall time, as delivered
+
+
 def test_query_file_source_and_bound_watermark(duckdb_settings: Settings, cases: pd.DataFrame, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "bdc.sqlite"

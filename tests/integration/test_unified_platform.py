@@ -331,6 +331,26 @@ def test_amounts_reach_core_rounded_to_the_column_scale(warehouse_settings, temp
     assert Decimal(str(amount["tax_amount"][0])) == Decimal("1234.57")
 
 
+def test_an_amount_too_large_for_core_is_a_bad_row_not_a_failed_batch(warehouse_settings, templates, tmp_path):
+    capitals = {"MA0K0011": "99999999999999.99", "MA0K0012": "100000000000000", "MA0K0013": "1e400"}
+    rows = [registration_row(templates, uscc=codes.make_uscc("91", "152921", code), registered_capital=given,
+                             name=f"大额{index}有限公司")
+            for index, (code, given) in enumerate(capitals.items())]
+    summary = ingest_file(warehouse_settings, "registration", write_rows(tmp_path / "big.csv", "registration", rows),
+                          max_bad_share=1.0)
+    assert (summary.status, summary.loaded, summary.quarantined) == ("loaded", 1, 2)
+    uscc = rows[0]["uscc"]
+    filings = [department_row(templates, "tax_filing", uscc, f"TAX-BIG-{i}", tax_amount=amount)
+               for i, amount in enumerate(("123456789012345.67", "-1e17", "1e17"))]
+    summary = ingest_file(warehouse_settings, "tax_filing", write_rows(tmp_path / "tax.csv", "tax_filing", filings),
+                          max_bad_share=1.0)
+    assert (summary.status, summary.loaded, summary.quarantined) == ("loaded", 1, 2)
+    rules = query(warehouse_settings, "select failures from quarantine.v_rejected_row")["failures"]
+    assert {item["rule"] for f in rules for item in json.loads(f)} == {"out_of_range"}
+    stored = query(warehouse_settings, "select tax_amount from core.tax_filing where filing_id = 'TAX-BIG-0'")
+    assert Decimal(str(stored["tax_amount"][0])) == Decimal("123456789012345.67")
+
+
 def test_a_merge_killed_half_way_leaves_no_trace(warehouse_settings, clean_month, tmp_path, monkeypatch):
     paths = write_files(clean_month, tmp_path / "files")
     load_month(warehouse_settings, paths, order=("registration",))

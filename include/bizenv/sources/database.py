@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
@@ -39,11 +39,26 @@ class DatabaseExtraction:
     chunks: int
 
 
+# Values and watermarks are Asia/Shanghai wall time. A PostgreSQL session in another zone (UTC
+# is the server default in containers) would read the bound watermark text in that zone when it
+# compares it with a `timestamptz` column, and skip the rows of the hours in between.
+SESSION_TIMEZONE = {"postgresql": "set time zone 'Asia/Shanghai'", "mysql": "set time_zone = '+08:00'"}
+
+
 def source_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(parsed, poolclass=NullPool)
+    engine = create_engine(parsed, poolclass=NullPool)
+    statement = SESSION_TIMEZONE.get(engine.dialect.name)
+    if statement:
+        @event.listens_for(engine, "connect")
+        def _local_session_time(dbapi_connection, _record) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute(statement)
+            cursor.close()
+            dbapi_connection.commit()  # the driver may have opened a transaction for the set
+    return engine
 
 
 def _quote(engine: Engine, dotted: str) -> str:

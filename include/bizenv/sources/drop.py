@@ -26,7 +26,7 @@ import pandas as pd
 
 from bizenv.datasets import Dataset
 from bizenv.sources.config import FileDropOptions, SourceConfig, SourceRefused
-from bizenv.sources.files import BatchRejected, detect_encoding
+from bizenv.sources.files import BatchRejected, detect_encoding, is_workbook, read_workbook
 from bizenv.sources.frames import to_dataset_frame
 
 log = logging.getLogger(__name__)
@@ -105,8 +105,8 @@ def read_drop_frame(drop: DropFile, source: SourceConfig, dataset: Dataset) -> p
     """The file's rows as text under the dataset's column names, plus `source_row`."""
     data = drop.data
     try:
-        if data[:4] == b"PK\x03\x04":
-            frame = pd.read_excel(io.BytesIO(data), dtype=str, keep_default_na=False, engine="openpyxl")
+        if is_workbook(data):
+            frame = read_workbook(data, drop.name)
         else:
             encoding = source.encoding if source.encoding != "auto" else detect_encoding(data)
             if not encoding:

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
+import unicodedata
 from pathlib import Path
 
 import pandas as pd
 
 from bizenv.datasets import Dataset
+
+log = logging.getLogger(__name__)
 
 
 class BatchRejected(Exception):
@@ -42,9 +46,25 @@ def detect_encoding(data: bytes) -> str:
     return "utf-8"
 
 
+def is_workbook(data: bytes) -> bool:
+    return data[:4] == b"PK\x03\x04"
+
+
+def read_workbook(data: bytes, name: str) -> pd.DataFrame:
+    """The one sheet of an XLSX delivery that holds rows. Several such sheets (one per banner,
+    say) are refused: reading only the first would drop the others without a trace, and their
+    row numbers would be ambiguous in the feedback."""
+    sheets = pd.read_excel(io.BytesIO(data), sheet_name=None, dtype=str, keep_default_na=False, engine="openpyxl")
+    filled = {title: frame for title, frame in sheets.items() if not frame.empty}
+    if len(filled) > 1:
+        raise BatchRejected(f"{name}: {len(filled)} sheets hold rows ({', '.join(filled)}); "
+                            "deliver one sheet per file")
+    return next(iter(filled.values()), next(iter(sheets.values())))
+
+
 def _read_bytes(path: Path, data: bytes) -> pd.DataFrame:
-    if data[:4] == b"PK\x03\x04":
-        return pd.read_excel(io.BytesIO(data), dtype=str, keep_default_na=False, engine="openpyxl")
+    if is_workbook(data):
+        return read_workbook(data, path.name)
     encoding = detect_encoding(data)
     if not encoding:
         raise BatchRejected(f"{path.name}: not readable as UTF-8 or GB18030 text")
@@ -69,14 +89,25 @@ def read_department_file(path: Path, dataset: Dataset) -> pd.DataFrame:
     return map_columns(frame, dataset, path.name)
 
 
+def _header_key(header: object) -> str:
+    """A header as compared with the contract: NFKC (full-width （）and letters become ASCII),
+    without a BOM or any whitespace (Excel wraps long headers onto two lines)."""
+    return "".join(unicodedata.normalize("NFKC", str(header).replace("\ufeff", "")).split())
+
+
 def map_columns(frame: pd.DataFrame, dataset: Dataset, origin: str) -> pd.DataFrame:
     """Rename Chinese or English headers to column names; a missing required column rejects the batch."""
-    aliases = dataset.header_aliases()
-    renamed = {}
+    aliases = {_header_key(alias): column for alias, column in dataset.header_aliases().items()}
+    renamed, unmapped = {}, []
     for header in frame.columns:
-        normalized = str(header).replace("\ufeff", "").strip()
-        if normalized in aliases:
-            renamed[header] = aliases[normalized]
+        column = aliases.get(_header_key(header))
+        if column is None:
+            unmapped.append(str(header))
+        elif column not in renamed.values():
+            renamed[header] = column
+    if unmapped:
+        log.warning("%s: columns outside the %s contract are not loaded: %s", origin, dataset.name,
+                    ", ".join(unmapped))
     frame = frame.rename(columns=renamed)
     missing = [c for c in dataset.required if c not in frame.columns]
     if missing:
