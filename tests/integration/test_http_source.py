@@ -113,6 +113,10 @@ class FaultHandler(BaseHTTPRequestHandler):
             return
         if kind == "sleep":
             time.sleep(float(argument))
+        if kind == "update_first":  # the first record changes: ordered by update time, it moves last
+            with self.server.lock:
+                moved = dict(self.server.records.pop(0), updateTime="2099-01-01 00:00:00")
+                self.server.records.append(moved)
         body = self.page(query)
         if kind == "short":  # a page with fewer items than its size while more are declared
             body["items"] = body["items"][:-2]
@@ -267,6 +271,16 @@ def test_a_truncated_or_malformed_page_fails_and_nothing_is_landed(
     assert message in str(info.value)
     assert "nothing loaded" in str(info.value) or "gave up" in str(info.value)
     assert len(fault_server.requests) == attempts
+    nothing_landed_or_loaded(duckdb_settings)
+
+
+def test_a_record_updated_between_pages_fails_the_run_for_a_retry(
+        duckdb_settings: Settings, fault_server: FaultServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    fault_server.script = [None, "update_first"]
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_uri(fault_server))
+    with pytest.raises(HttpSourceError, match=r"came on two pages \(1 repeated\): records changed during the "
+                                              r"page-by-page extraction .* nothing loaded \(retry the run\)"):
+        ingest_source(duckdb_settings, "tax_test", sources={"tax_test": tax_test_source()}, sleep=Sleeps())
     nothing_landed_or_loaded(duckdb_settings)
 
 

@@ -136,12 +136,28 @@ def _ingest_batch(settings: Settings, engine: Engine, source: SourceConfig, data
     from bizenv.sources.frames import latest_change, to_dataset_frame
 
     raw = to_dataset_frame(frame, dataset, source.columns, source.name)
+    if source.kind == "http" and source.http.pagination == "page":
+        _check_no_record_shifted(source, raw[dataset.key])
     mark = latest_change(raw[source.incremental_column])
     summary = ingest_frame(settings, engine, dataset, raw, source=source.name, file_name=None, checksum=None,
                            max_bad_share=source.max_bad_share, watermark=(since, mark))
     if summary.status == "loaded" and mark is not None:
         advance_watermark(engine, source.name, dataset.name, mark, summary.batch_id)
     return summary
+
+
+def _check_no_record_shifted(source: SourceConfig, keys) -> None:
+    """Page numbers are offsets: a record updated while the pages are read moves to the end of
+    the result, is read twice, and pushes the record after it back onto a page already read,
+    which is then never read, with the totals still adding up. A key read twice is the trace."""
+    from bizenv.sources.http import HttpSourceError
+
+    repeated = keys[keys.duplicated() & keys.notna() & (keys != "")]
+    if not repeated.empty:
+        raise HttpSourceError(
+            f"{source.name}: record {repeated.iloc[0]} came on two pages ({len(repeated)} repeated): records "
+            "changed during the page-by-page extraction and others may have been skipped; nothing loaded "
+            "(retry the run)")
 
 
 def _ingest_drop(settings: Settings, engine: Engine, source: SourceConfig) -> list[BatchSummary]:
