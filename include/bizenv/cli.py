@@ -335,11 +335,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (BatchRejected, UnknownDatasetError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_REJECTED
-    except SQLAlchemyError as error:  # e.g. `db upgrade` against a server that is down
+    except (ValueError, RuntimeError, FileNotFoundError, ImportError, SQLAlchemyError) as error:
+        # a database error (`db upgrade` against a server that is down) by its driver's first line
         print(f"error: {describe_database_error(error)}", file=sys.stderr)
-        return EXIT_ERROR
-    except (ValueError, RuntimeError, FileNotFoundError, ImportError) as error:
-        print(f"error: {str(error).splitlines()[0] if str(error) else type(error).__name__}", file=sys.stderr)
         return EXIT_ERROR
 
 

@@ -31,7 +31,8 @@ from stdnum.exceptions import ValidationError
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 # ASCII digits only, and no trailing newline: Python's \d and $ would also accept other
 # scripts' digits and a final "\n", which no department code contains.
-_RESIDENT_ID_SHAPE = re.compile(r"[0-9]{17}[0-9X]")  # ASCII: str.isdigit() also takes other scripts' digits
+RESIDENT_ID_PATTERN = r"[0-9]{17}[0-9X]"
+_RESIDENT_ID_SHAPE = re.compile(RESIDENT_ID_PATTERN)
 _USCC_SHAPE = re.compile(r"[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}")
 _ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 _LEGACY_REG_NO_PATTERN = r"[0-9]{15}"

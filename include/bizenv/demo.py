@@ -72,6 +72,7 @@ def run_demo(settings: Settings, month: str, entities: int = 2000) -> int:
     from bizenv.department_api import serve
     from bizenv.department_db import fill_department_database
     from bizenv.indicators import month_bounds, show
+    from bizenv.report import scheduled_report_path
     from bizenv.simulate import simulate, write_files
     from bizenv.sources import load_sources
     from bizenv.warehouse import connect, query_df, upgrade
@@ -133,6 +134,6 @@ def run_demo(settings: Settings, month: str, entities: int = 2000) -> int:
     _step(f"indicators {month} (mart.v_indicator_latest)")
     columns = ["region_code", "indicator_code", "name_zh", "value", "target", "meets_target"]
     print(snapshot[columns].to_string(index=False))
-    report = settings.reports_dir / f"indicators-{month}.html"
+    report = scheduled_report_path(settings.reports_dir, month)
     print(f"\nwarehouse: {settings.warehouse_url}\nmonthly report: {report}\nAirflow logs: {logs}")
     return 0

@@ -79,12 +79,15 @@ def _resolve_legacy_codes(conn: Connection, rows: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _without_resident_ids(values: pd.Series, personal: bool) -> pd.Series:
-    """Values as quarantine may keep them: a personal-ID column masked throughout, any other
-    column wherever a department typed a valid resident ID into it (a natural person's
-    纳税人识别号, an ID in a USCC field)."""
-    present = values.notna() & (values.astype("string") != "")
-    hide = present.to_numpy(dtype=bool) if personal else codes.are_resident_ids(values)
+def _without_resident_ids(values: pd.Series, personal: bool | np.ndarray) -> pd.Series:
+    """Values as quarantine may keep them: those of a personal-ID field masked throughout
+    (`personal`: for the whole column or per value), any other wherever a department typed a
+    valid resident ID into it (a natural person's 纳税人识别号, an ID in a USCC field)."""
+    present = (values.notna() & (values.astype("string") != "")).to_numpy(dtype=bool)
+    personal = np.broadcast_to(np.asarray(personal, dtype=bool), present.shape)
+    hide = present & personal
+    if not personal.all():
+        hide |= ~personal & codes.are_resident_ids(values)
     if not hide.any():
         return values
     values = values.astype("object").copy()
@@ -111,10 +114,8 @@ def _quarantine_frame(
     now: dt.datetime,
 ) -> pd.DataFrame:
     failures = failures.copy()
-    values = failures["value"].fillna("").astype("object")
-    personal = failures["field"].isin(PERSONAL_ID_COLUMNS).to_numpy(dtype=bool)
-    failures["value"] = np.where(
-        personal, _without_resident_ids(values, personal=True), _without_resident_ids(values, personal=False))
+    failures["value"] = _without_resident_ids(failures["value"].fillna("").astype("object"),
+                                              personal=failures["field"].isin(PERSONAL_ID_COLUMNS).to_numpy())
     texts = [
         describe(dataset.name, f, r, v)
         for f, r, v in failures[["field", "rule", "value"]].itertuples(index=False)

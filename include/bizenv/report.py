@@ -167,6 +167,11 @@ def render_report(snapshot: pd.DataFrame, month: str, regions: Regions) -> str:
     )
 
 
+def scheduled_report_path(reports_dir: Path, month: str) -> Path:
+    """Where the monthly run (and the demo) writes the report of `month`."""
+    return Path(reports_dir) / f"indicators-{month}.html"
+
+
 def write_report(engine: Engine, month: str, out: Path) -> dict:
     """Write the report of `month`'s latest published snapshot to `out`; returns a summary."""
     snapshot = show(engine, month)

@@ -515,14 +515,14 @@ def _check_not_a_person(values: pd.Series, uscc_problems: pd.Series, source_rows
     """A few resident IDs also pass every USCC check; one in an enterprise's code field is a
     person's number (a natural person's 纳税人识别号, a mislabelled applicant) and must not reach
     core in clear."""
-    # cleaned codes: only 18 ASCII digits (the last may be X) can be both
-    shaped = arrow_strings(values)
-    candidates = (uscc_problems.isna().to_numpy(dtype=bool)
-                  & pc.fill_null(pc.match_substring_regex(shaped, r"^[0-9]{17}[0-9X]$"), False).to_numpy(
-                      zero_copy_only=False))
+    # the values are cleaned codes: only those of a resident ID's shape can be both, and only
+    # they are checked (the rule's scalar path would take every USCC with a letter)
+    shaped = pc.match_substring_regex(arrow_strings(values), f"^{codes.RESIDENT_ID_PATTERN}$")
+    candidates = uscc_problems.isna().to_numpy(dtype=bool) & pc.fill_null(shaped, False).to_numpy(
+        zero_copy_only=False)
     if candidates.any():
         person = np.zeros(len(values), dtype=bool)
-        person[candidates] = codes.are_resident_ids(values[candidates])
+        person[candidates] = codes.resident_id_problems(values[candidates]).isna().to_numpy(dtype=bool)
         failures.add(source_rows, person, field, "resident_id_as_uscc", values, display=codes.mask_resident_id)
 
 

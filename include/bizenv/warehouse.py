@@ -47,7 +47,8 @@ class WarehouseUnavailable(WarehouseNotReady):
 
 
 def describe_database_error(error: BaseException) -> str:
-    """The first line of what the database driver said, without SQL, parameters or traceback."""
+    """The first line of what the database driver said, without SQL, parameters or traceback
+    (of any other error, its own first line)."""
     cause = getattr(error, "orig", None) or error
     return (str(cause).strip().splitlines() or [type(cause).__name__])[0]
 

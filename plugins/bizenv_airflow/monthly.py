@@ -57,10 +57,10 @@ def publish_run(run_id: str) -> dict:
 
 
 def report_month(data_interval_start: dt.datetime) -> dict:
-    from bizenv.report import write_report
+    from bizenv.report import scheduled_report_path, write_report
     from bizenv.warehouse import connect
 
     settings = task_settings()
     month = reporting_month(data_interval_start)
     with connect(settings) as engine:
-        return write_report(engine, month, settings.reports_dir / f"indicators-{month}.html")
+        return write_report(engine, month, scheduled_report_path(settings.reports_dir, month))

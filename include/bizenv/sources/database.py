@@ -21,6 +21,7 @@ from sqlalchemy.pool import NullPool
 
 from bizenv.sources.config import Connection, SourceConfig, SourceError, SourceRefused
 from bizenv.sources.frames import rows_to_frame
+from bizenv.warehouse import describe_database_error
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ def extract_database(source: SourceConfig, connection: Connection,
                 chunks.append(rows_to_frame(columns, partition, source.encoding))
             result.close()
     except SQLAlchemyError as error:
-        first = str(getattr(error, "orig", None) or error).splitlines()[0]
+        first = describe_database_error(error)
         # a statement the server rejects stays rejected; a lost or refused connection may not
         refused = isinstance(error, DBAPIError) and not isinstance(error, OperationalError)
         raise (DatabaseQueryRefused if refused else DatabaseSourceError)(
