@@ -284,6 +284,18 @@ def test_a_record_updated_between_pages_fails_the_run_for_a_retry(
     nothing_landed_or_loaded(duckdb_settings)
 
 
+def test_a_record_the_department_delivers_twice_is_a_duplicate_not_a_page_shift(
+        duckdb_settings: Settings, fault_server: FaultServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second = fault_server.records[0], fault_server.records[1]
+    older_second = dict(second, updateTime="2024-01-01 00:00:00")  # an earlier state of the same filing
+    fault_server.records = sorted([*fault_server.records, dict(first), older_second], key=lambda r: r["updateTime"])
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_uri(fault_server))
+    [summary] = ingest_source(duckdb_settings, "tax_test", sources={"tax_test": tax_test_source()}, sleep=Sleeps())
+    assert summary.status == "loaded" and summary.extracted == len(fault_server.records)
+    assert summary.extracted == summary.loaded + summary.quarantined + summary.duplicates
+    assert summary.duplicates >= 2  # the repeated filing and the superseded state
+
+
 def connection_uri(server: ThreadingHTTPServer) -> str:
     host, port = server.server_address[:2]
     return f"http://:{TOKEN}@{host}:{port}"
