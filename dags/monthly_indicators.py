@@ -10,7 +10,8 @@ Backfill past months one at a time, so each month sees the previous one publishe
 
 1. **wait_for_departments** – freshness gate: all four department datasets must cover the
    month (a department update on or after the month's last statutory working day). Reschedules itself while waiting and
-   fails naming the stale departments once the deadline passes.
+   fails naming the stale departments once the deadline passes. It fails at once when the working-day calendar
+   lacks the month's year or the one before, and from 1 December warns while the next year is missing.
 2. **compute_snapshot** – a new immutable snapshot version (`sql/indicators/*.sql`).
 3. **validate_snapshot** – the Great Expectations snapshot suite; a broken snapshot stops here.
 4. **publish_snapshot** – dashboards read it through `mart.v_indicator_latest`.

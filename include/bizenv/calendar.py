@@ -1,11 +1,12 @@
 """Working-day arithmetic for processing durations ("企业开办 0.5 个工作日").
 
 A duration in working days is the overlap of [start, end) with office hours on statutory
-working days, divided by the hours of one working day. Statutory working days follow
-China's official holiday calendar including make-up working days (调休), taken from the
-`chinese_calendar` package. That package only knows the years the State Council has
-published; outside them we raise `CalendarCoverageError` instead of guessing from weekdays,
-because a guessed calendar would silently skew the published indicators.
+working days, divided by the hours of one working day. Statutory working days follow China's
+official holiday calendar including make-up working days (调休), looked up first in the
+operator-maintained file include/config/work_calendar.yaml (entered from the State Council's
+annual notice), then in the `chinese_calendar` package, whose data ends with 2026. A year in
+neither raises `CalendarCoverageError` instead of guessing from weekdays, because a guessed
+calendar would silently skew the published indicators.
 
 Timestamps are naive Asia/Shanghai local datetimes (`datetime.datetime` or pandas
 `Timestamp`).
@@ -15,18 +16,27 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
+from importlib.metadata import version
 from pathlib import Path
 
 import chinese_calendar
 import yaml
 
-DEFAULT_OFFICE_HOURS_PATH = Path(__file__).resolve().parents[1] / "config" / "office_hours.yaml"
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
+DEFAULT_OFFICE_HOURS_PATH = CONFIG_DIR / "office_hours.yaml"
+DEFAULT_WORK_CALENDAR_PATH = CONFIG_DIR / "work_calendar.yaml"
+# Read at every lookup, so tests and operators can point at another file without a restart.
+WORK_CALENDAR_ENV = "BIZENV_WORK_CALENDAR_FILE"
+NOTICE_TITLE = "国务院办公厅关于{year}年部分节假日安排的通知"
+PACKAGE_SOURCE = f"chinesecalendar {version('chinesecalendar')}"
 
-# Years probed by covered_years(); wide enough for any chinese_calendar release we could meet.
+# Years probed by _package_years(); wide enough for any chinese_calendar release we could meet.
 _PROBE_YEARS = range(1949, 2200)
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
 class CalendarCoverageError(ValueError):
@@ -112,28 +122,325 @@ def _default_periods() -> tuple[OfficePeriod, ...]:
     return load_office_periods()
 
 
+# --------------------------------------------------------------------------------------------
+# statutory working days: the operator-maintained file first, then the chinese_calendar package
+
+
+@dataclass(frozen=True)
+class Notice:
+    """The State Council notice a year of the calendar file was copied from."""
+
+    number: str
+    date: dt.date
+    url: str
+
+
+@dataclass(frozen=True)
+class CalendarYear:
+    """One year of the calendar file, as published in its notice."""
+
+    year: int
+    notice: Notice
+    days_off: frozenset[dt.date]
+    makeup_working_days: frozenset[dt.date]
+    source: str
+
+    def is_working_day(self, day: dt.date) -> bool:
+        return day in self.makeup_working_days or (day.weekday() < 5 and day not in self.days_off)
+
+
+def work_calendar_path() -> Path:
+    """The calendar file in use: $BIZENV_WORK_CALENDAR_FILE, else include/config/work_calendar.yaml."""
+    override = os.environ.get(WORK_CALENDAR_ENV, "").strip()
+    return Path(override) if override else DEFAULT_WORK_CALENDAR_PATH
+
+
+# path -> (file content, parsed years). Keyed on the content, not the modification time, so an
+# edit within the file system's timestamp granularity is never missed.
+_loaded: dict[str, tuple[bytes, dict[int, CalendarYear]]] = {}
+
+
+def load_work_calendar(path: Path | None = None) -> dict[int, CalendarYear]:
+    """The checked years of the calendar file (default: `work_calendar_path()`), by year.
+
+    Every read compares the file's content with the last one parsed, so an edit takes effect at
+    once; the checks run once per content. Any defect raises a one-line ValueError naming the
+    file (and the year and day concerned), so a bad edit stops the pipeline instead of changing
+    every duration.
+    """
+    path = work_calendar_path() if path is None else Path(path)
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read the working-day calendar {path}: {exc.strerror or exc}") from exc
+    cached = _loaded.get(str(path))
+    if cached is not None and cached[0] == content:
+        return cached[1]
+    years = _parse_work_calendar(path, content)
+    _loaded[str(path)] = (content, years)
+    return years
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+class _DatesAsText(yaml.SafeLoader):
+    """Leaves dates as text for _parse_date, so that 2025-02-30 is reported as an entry of its year
+    rather than as a bare "day is out of range for month" from the YAML parser."""
+
+
+_DatesAsText.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _parse_work_calendar(path: Path, content: bytes) -> dict[int, CalendarYear]:
+    def fail(message: str) -> ValueError:
+        return ValueError(f"invalid working-day calendar {path}: {message}")
+
+    try:
+        data = yaml.load(content.decode("utf-8"), Loader=_DatesAsText)  # noqa: S506 - a SafeLoader
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise fail(_one_line(exc)) from None
+    if not isinstance(data, dict) or set(data) != {"years"}:
+        raise fail("expected a mapping with exactly one key, 'years'")
+    raw_years = data["years"] or {}
+    if not isinstance(raw_years, dict):
+        raise fail("'years' must map each year to its entry")
+    years = {}
+    for key, entry in raw_years.items():
+        if isinstance(key, bool) or not isinstance(key, int):
+            raise fail(f"year {key!r} is not a four-digit year")
+        try:
+            years[key] = _parse_year(path, key, entry)
+        except ValueError as exc:
+            raise fail(f"year {key}: {exc}") from None
+    for year in sorted(years):
+        _check_against_references(path, years[year])
+    return dict(sorted(years.items()))
+
+
+_ENTRY_KEYS = {"notice", "days_off", "makeup_working_days"}
+_NOTICE_KEYS = {"number", "date", "url"}
+
+
+def _parse_year(path: Path, year: int, entry: object) -> CalendarYear:
+    if not isinstance(entry, dict) or set(entry) != _ENTRY_KEYS:
+        keys = sorted(entry) if isinstance(entry, dict) else type(entry).__name__
+        raise ValueError(f"expected exactly the keys {sorted(_ENTRY_KEYS)}, got {keys}")
+    notice = _parse_notice(entry["notice"])
+    days_off = _parse_days(entry["days_off"], "days_off")
+    makeup = _parse_days(entry["makeup_working_days"], "makeup_working_days")
+    for what, days in (("days_off", days_off), ("makeup_working_days", makeup)):
+        for day in sorted(days):
+            if day.year != year:
+                raise ValueError(f"{day}: listed in {what} but not in {year}")
+    both = sorted(days_off & makeup)
+    if both:
+        raise ValueError(f"{both[0]}: both in days_off and in makeup_working_days")
+    weekdays = sorted(day for day in makeup if day.weekday() < 5)
+    if weekdays:
+        day = weekdays[0]
+        raise ValueError(
+            f"{day}: a make-up working day must be a Saturday or Sunday, not a {_WEEKDAYS[day.weekday()]}"
+        )
+    return CalendarYear(
+        year=year,
+        notice=notice,
+        days_off=frozenset(days_off),
+        makeup_working_days=frozenset(makeup),
+        source=f"{path.name}: {notice.number} ({notice.date.isoformat()})",
+    )
+
+
+def _parse_notice(raw: object) -> Notice:
+    if not isinstance(raw, dict):
+        raise ValueError("notice must be a mapping {number, date, url}")
+    unknown = sorted(set(raw) - _NOTICE_KEYS, key=str)
+    if unknown:
+        raise ValueError(f"notice has unknown keys {unknown}; expected {sorted(_NOTICE_KEYS)}")
+    for key in sorted(_NOTICE_KEYS):
+        if raw.get(key) in (None, ""):
+            raise ValueError(f"notice {key} is missing")
+    number, url = raw["number"], raw["url"]
+    if not isinstance(number, str) or not number.strip():
+        raise ValueError(f"notice number must be text such as 国办发明电〔2024〕12号, got {number!r}")
+    if not isinstance(url, str) or not url.strip().startswith(("https://", "http://")):
+        raise ValueError(f"notice url must be the notice's http(s) address, got {url!r}")
+    return Notice(number.strip(), _parse_date(raw["date"], "notice date"), url.strip())
+
+
+def _parse_date(value: object, what: str) -> dt.date:
+    if isinstance(value, dt.datetime):
+        raise ValueError(f"{what} must be a date YYYY-MM-DD without a time, got {value}")
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"{what} must be a date YYYY-MM-DD, got {value!r}")
+
+
+def _parse_days(raw: object, what: str) -> set[dt.date]:
+    """Dates and inclusive "FIRST..LAST" ranges, as the notice's 放假/上班 lines read."""
+    if raw is None:
+        raw = []
+    if not isinstance(raw, list):
+        raise ValueError(f"{what} must be a list of dates and FIRST..LAST ranges")
+    days: set[dt.date] = set()
+    for item in raw:
+        if isinstance(item, str) and ".." in item:
+            first_text, _, last_text = item.partition("..")
+            first = _parse_date(first_text, f"{what} range {item!r}: first day")
+            last = _parse_date(last_text, f"{what} range {item!r}: last day")
+            if last < first:
+                raise ValueError(f"{first}: {what} range {item!r} ends before it starts")
+            days.update(first + dt.timedelta(days=i) for i in range((last - first).days + 1))
+        else:
+            days.add(_parse_date(item, f"{what} entry"))
+    return days
+
+
+def _days_of(year: int) -> list[dt.date]:
+    first = dt.date(year, 1, 1)
+    return [first + dt.timedelta(days=i) for i in range((dt.date(year + 1, 1, 1) - first).days)]
+
+
+def _check_against_references(path: Path, entry: CalendarYear) -> None:
+    """The file's year against the `holidays` package's statutory holidays and, where it knows
+    the year, chinese_calendar: a typo in a date must fail here, not skew a month's indicators."""
+    import holidays  # only when a file's content is checked: the import is slow
+
+    def fail(day: dt.date, message: str) -> ValueError:
+        return ValueError(f"invalid working-day calendar {path}: year {entry.year}: {day}: {message}")
+
+    source = f"holidays {version('holidays')}"
+    # The public category (the default) holds the statutory holidays and, for years the package
+    # has the notice of, the days off swapped with a make-up day; half-day holidays (妇女节 …)
+    # are not days off. observed=False: no guessed substitutes.
+    statutory = holidays.China(years=entry.year, observed=False, language="zh_CN")
+    in_year = {day: name for day, name in statutory.items() if day.year == entry.year}
+    if not in_year:
+        raise ValueError(
+            f"invalid working-day calendar {path}: year {entry.year}: {source} has no statutory "
+            "holidays for it to check the year against"
+        )
+    for day in sorted(in_year):
+        if day not in entry.days_off:
+            raise fail(day, f"statutory holiday {in_year[day]} ({source}) is not in days_off")
+
+    if entry.year not in _package_years():
+        return
+    disagree = [day for day in _days_of(entry.year) if entry.is_working_day(day) != _package_is_working_day(day)]
+    if disagree:
+        day = disagree[0]
+        here, there = ("a working day", "a day off") if entry.is_working_day(day) else ("a day off", "a working day")
+        raise fail(day, f"{here} in this file but {there} in {PACKAGE_SOURCE} ({len(disagree)} days of "
+                   f"{entry.year} disagree)")
+
+
 @cache
-def covered_years() -> range:
+def _package_years() -> frozenset[int]:
     """Years the installed chinese_calendar has official data for, found by probing once."""
-    years = []
+    years = set()
     for year in _PROBE_YEARS:
         try:
             chinese_calendar.is_workday(dt.date(year, 1, 1))
         except NotImplementedError:
             continue
-        years.append(year)
-    if not years:
-        raise CalendarCoverageError("chinese_calendar has no data for any year")
-    return range(years[0], years[-1] + 1)
+        years.add(year)
+    return frozenset(years)
 
 
-def _coverage_error(year: int) -> CalendarCoverageError:
-    years = covered_years()
+def _package_is_working_day(day: dt.date) -> bool:
+    try:
+        return bool(chinese_calendar.is_workday(day))
+    except NotImplementedError:  # backstop should the package's coverage have gaps
+        raise _coverage_error([day.year]) from None
+
+
+def _format_years(years: Iterable[int]) -> str:
+    """2004–2026, 2028 rather than 24 numbers."""
+    ordered = sorted(set(years))
+    if not ordered:
+        return "none"
+    runs = []
+    for _, group in itertools.groupby(enumerate(ordered), key=lambda pair: pair[1] - pair[0]):
+        members = [year for _, year in group]
+        runs.append(str(members[0]) if len(members) == 1 else f"{members[0]}–{members[-1]}")
+    return ", ".join(runs)
+
+
+def _coverage_error(years: Sequence[int], entries: Mapping[int, CalendarYear] | None = None) -> CalendarCoverageError:
+    path = work_calendar_path()
+    entries = load_work_calendar() if entries is None else entries
+    covered = set(entries) | _package_years()
+    named = ", ".join(str(year) for year in years)
+    notices = "、".join(NOTICE_TITLE.format(year=year) for year in years)
     return CalendarCoverageError(
-        f"no official working-day calendar for {year} (chinese_calendar "
-        f"{getattr(chinese_calendar, '__version__', '?')} covers {years[0]}–{years[-1]}); "
-        "update the chinesecalendar package"
+        f"no official working-day calendar for {named} (covered: {_format_years(covered)}): add "
+        f"{named} to {path}, copied from the State Council's annual notice {notices}, then run "
+        f"`bizenv calendar check --year {years[0]}`"
     )
+
+
+def _resolve(year: int, entries: Mapping[int, CalendarYear]) -> tuple[Callable[[dt.date], bool], str]:
+    """How to tell the working days of `year`, and from which source: the file first."""
+    entry = entries.get(year)
+    if entry is not None:
+        return entry.is_working_day, entry.source
+    if year in _package_years():
+        return _package_is_working_day, PACKAGE_SOURCE
+    raise _coverage_error([year], entries)
+
+
+def covered_years() -> dict[int, str]:
+    """Every year with an official working-day calendar, ascending, with its source."""
+    entries = load_work_calendar()
+    sources = dict.fromkeys(_package_years(), PACKAGE_SOURCE)
+    sources.update({year: entry.source for year, entry in entries.items()})
+    return dict(sorted(sources.items()))
+
+
+def missing_years(years: Iterable[int]) -> list[int]:
+    """The given years without an official working-day calendar, ascending, each once."""
+    covered = covered_years()
+    return sorted({year for year in years if year not in covered})
+
+
+def require_years(years: Iterable[int]) -> None:
+    """Raise CalendarCoverageError naming every given year that is not covered."""
+    missing = missing_years(years)
+    if missing:
+        raise _coverage_error(missing)
+
+
+def year_source(year: int) -> str:
+    """Where the working days of `year` come from, e.g.
+    "work_calendar.yaml: 国办发明电〔2024〕12号 (2024-11-12)" or "chinesecalendar 1.11.0"."""
+    return _resolve(year, load_work_calendar())[1]
+
+
+def next_year_warning(today: dt.date) -> str | None:
+    """A warning while the coming year is not covered yet, from 1 December until it is.
+
+    The State Council publishes the notice in November; the first run that needs the new year is
+    the one of 1 February (reporting January), so December and January leave time to enter it.
+    `today` is the Asia/Shanghai date.
+    """
+    if today.month == 12:
+        year = today.year + 1
+    elif today.month == 1:
+        year = today.year
+    else:
+        return None
+    if not missing_years([year]):
+        return None
+    return f"the indicators of {year}-01 (run on {year}-02-01) will fail: {_coverage_error([year])}"
 
 
 def is_working_day(day: dt.date) -> bool:
@@ -142,23 +449,23 @@ def is_working_day(day: dt.date) -> bool:
         day = day.date()
     if not isinstance(day, dt.date):
         raise TypeError(f"expected a date, got {type(day).__name__}")
-    if day.year not in covered_years():
-        raise _coverage_error(day.year)
-    try:
-        return bool(chinese_calendar.is_workday(day))
-    except NotImplementedError:  # backstop should the package's coverage have gaps
-        raise _coverage_error(day.year) from None
+    is_working, _ = _resolve(day.year, load_work_calendar())
+    return is_working(day)
 
 
-def working_days_table(first: dt.date, last: dt.date) -> list[tuple[dt.date, bool]]:
-    """Every calendar day in [first, last] with its working-day flag (for ops.work_calendar)."""
+def working_days_table(first: dt.date, last: dt.date) -> list[tuple[dt.date, bool, str]]:
+    """Every calendar day in [first, last] with its working-day flag and the source of its year
+    (for ops.work_calendar). Raises CalendarCoverageError before any row when a year is missing."""
     if last < first:
         raise ValueError(f"last ({last}) is before first ({first})")
-    for year in range(first.year, last.year + 1):
-        if year not in covered_years():
-            raise _coverage_error(year)
+    entries = load_work_calendar()  # once, so one table never mixes two versions of the file
+    years = range(first.year, last.year + 1)
+    missing = [year for year in years if year not in entries and year not in _package_years()]
+    if missing:
+        raise _coverage_error(missing, entries)
+    resolved = {year: _resolve(year, entries) for year in years}
     days = (first + dt.timedelta(days=i) for i in range((last - first).days + 1))
-    return [(day, is_working_day(day)) for day in days]
+    return [(day, resolved[day.year][0](day), resolved[day.year][1]) for day in days]
 
 
 def _as_naive_datetime(value: dt.datetime, name: str) -> dt.datetime:

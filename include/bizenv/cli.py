@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import argparse
 import csv
+import datetime as dt
 import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 
@@ -206,6 +208,29 @@ def cmd_profile_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shanghai_today() -> dt.date:
+    return dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
+
+
+def cmd_calendar_check(args: argparse.Namespace) -> int:
+    from bizenv import calendar
+
+    for year, source in calendar.covered_years().items():
+        print(f"{year}  {source}")
+    today = _shanghai_today()
+    needed = sorted(set(args.year)) if args.year else [today.year, today.year + 1]
+    missing = calendar.missing_years(needed)
+    for year in missing:
+        try:
+            calendar.year_source(year)
+        except calendar.CalendarCoverageError as error:  # its message says which file to edit, and how
+            print(f"error: {error}", file=sys.stderr)
+    if missing:
+        return EXIT_ERROR
+    print(f"ok: {', '.join(str(year) for year in needed)} covered")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from bizenv.demo import run_demo
 
@@ -308,6 +333,15 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--month", required=True)
     report.add_argument("--out", required=True, help="the HTML file to write")
     report.set_defaults(func=cmd_report)
+
+    cal = commands.add_parser("calendar", help="statutory working-day calendar").add_subparsers(
+        dest="calendar_command", required=True)
+    ccheck = cal.add_parser("check", help="list the covered years and their sources; fail for a needed year "
+                            "that is missing")
+    ccheck.add_argument("--year", type=int, action="append", metavar="Y",
+                        help="a year that must be covered (repeatable; default: this year and the next, "
+                        "Asia/Shanghai)")
+    ccheck.set_defaults(func=cmd_calendar_check)
 
     demo = commands.add_parser("demo", help="a whole month end to end, through Airflow")
     demo.add_argument("--month", default="2024-06")

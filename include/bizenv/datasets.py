@@ -19,6 +19,13 @@ class Column:
     kind: Kind
     required: bool = False
     values: tuple[str, ...] = ()
+    # a timestamp that bounds a working-day duration: a value delivered as a date without a time
+    # of day leaves the duration unknown, recorded beside it as `<name>_date_only`
+    bounds_duration: bool = False
+
+    @property
+    def date_only_flag(self) -> str:
+        return f"{self.name}_date_only"
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,10 @@ class Dataset:
         return [c.name for c in self.columns]
 
     @property
+    def duration_bounds(self) -> list[Column]:
+        return [c for c in self.columns if c.bounds_duration]
+
+    @property
     def required(self) -> list[str]:
         return [c.name for c in self.columns if c.required]
 
@@ -51,6 +62,9 @@ class Dataset:
 
 ENTITY_TYPES = ("企业", "个体工商户", "农民专业合作社")
 REGISTRATION_STATUSES = ("存续", "在业", "注销", "吊销", "迁出")
+# 业务类型 of a registration application; derived when a department does not send it
+# (docs/indicators.md, "Registration events")
+EVENT_TYPES = ("设立", "变更", "迁入", "迁出", "注销", "吊销")
 
 REGISTRATION = Dataset(
     name="registration",
@@ -67,9 +81,10 @@ REGISTRATION = Dataset(
         Column("industry_code", "行业代码", "code"),
         Column("registered_capital", "注册资本(万元)", "amount"),
         Column("established_date", "成立日期", "date", required=True),
-        Column("submitted_at", "申请时间", "timestamp"),
-        Column("issued_at", "核准时间", "timestamp"),
+        Column("submitted_at", "申请时间", "timestamp", bounds_duration=True),
+        Column("issued_at", "核准时间", "timestamp", bounds_duration=True),
         Column("channel", "办理方式", "enum", values=("全程电子化", "窗口")),
+        Column("event_type", "业务类型", "enum", values=EVENT_TYPES),
         Column("status", "登记状态", "enum", required=True, values=REGISTRATION_STATUSES),
         Column("status_date", "状态日期", "date"),
         Column("updated_at", "更新时间", "timestamp", required=True),
@@ -95,8 +110,8 @@ TAX_FILING = Dataset(
             values=("电子税务局", "移动端", "自助终端", "办税服务厅"),
         ),
         Column("tax_amount", "应纳税额(元)", "amount"),
-        Column("refund_requested_at", "退税申请时间", "timestamp"),
-        Column("refund_completed_at", "退税办结时间", "timestamp"),
+        Column("refund_requested_at", "退税申请时间", "timestamp", bounds_duration=True),
+        Column("refund_completed_at", "退税办结时间", "timestamp", bounds_duration=True),
         Column("updated_at", "更新时间", "timestamp", required=True),
     ),
 )
@@ -134,8 +149,8 @@ REAL_ESTATE_CASE = Dataset(
         Column("applicant_id", "申请人证件号", "personal_id", required=True),
         Column("registration_type", "登记类型", "text", required=True),
         Column("region_code", "所属区划代码", "code", required=True),
-        Column("submitted_at", "受理时间", "timestamp", required=True),
-        Column("completed_at", "办结时间", "timestamp"),
+        Column("submitted_at", "受理时间", "timestamp", required=True, bounds_duration=True),
+        Column("completed_at", "办结时间", "timestamp", bounds_duration=True),
         Column("channel", "办理渠道", "enum", values=("线上", "窗口")),
         Column("updated_at", "更新时间", "timestamp", required=True),
     ),

@@ -132,7 +132,7 @@ def run_demo(settings: Settings, month: str, entities: int = 2000) -> int:
     _step("batches (extracted = loaded + quarantined + duplicates)")
     print(batches.to_string(index=False))
     _step(f"indicators {month} (mart.v_indicator_latest)")
-    columns = ["region_code", "indicator_code", "name_zh", "value", "target", "meets_target"]
+    columns = ["region_code", "indicator_code", "name_zh", "breakdown", "value", "target", "meets_target"]
     print(snapshot[columns].to_string(index=False))
     report = scheduled_report_path(settings.reports_dir, month)
     print(f"\nwarehouse: {settings.warehouse_url}\nmonthly report: {report}\nAirflow logs: {logs}")

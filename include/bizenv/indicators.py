@@ -43,7 +43,19 @@ DATASETS = ("registration", "tax_filing", "credit_record", "real_estate_case")
 DIRECTIONS = ("higher_is_better", "lower_is_better", "neutral")
 TARGET_OPERATORS = ("<=", ">=")
 RATIO_UNIT = "ratio"
+COUNT_UNIT = "户"
+WORKDAY_UNIT = "个工作日"
+DEFAULT_MINIMUM_SAMPLE = 5
 RESULT_COLUMNS = ["region_code", "value", "numerator", "denominator", "sample_size"]
+# what the duration indicators return besides (docs/indicators.md, "Durations")
+DURATION_COLUMNS = [
+    "breakdown",
+    "within_limit_share",
+    "p90_value",
+    "cases_without_time",
+    "backlog_open",
+    "backlog_oldest_started_at",
+]
 SHOW_COLUMNS = [
     "month",
     "region_code",
@@ -59,6 +71,13 @@ SHOW_COLUMNS = [
     "meets_target",
     "previous_value",
     "last_year_value",
+    "breakdown",
+    "within_limit_share",
+    "policy_limit",
+    "p90_value",
+    "cases_without_time",
+    "backlog_open",
+    "backlog_oldest_workdays",
     "version",
     "run_id",
     "computed_at",
@@ -82,10 +101,21 @@ class IndicatorDef:
     target_operator: str | None
     definition: str
     policy_reference: str | None
+    policy_limit: float | None
+    breakdown_name: str | None
+    datasets: tuple[str, ...]
 
     @property
     def is_ratio(self) -> bool:
         return self.unit == RATIO_UNIT
+
+    @property
+    def is_count(self) -> bool:
+        return self.unit == COUNT_UNIT
+
+    @property
+    def is_duration(self) -> bool:
+        return self.unit == WORKDAY_UNIT
 
     def meets(self, value: float | None) -> bool | None:
         """Whether `value` meets the target; None without a value or without a target."""
@@ -144,6 +174,15 @@ def _indicator_from(item: object, index: int, path: Path) -> IndicatorDef:
     policy = item["policy_reference"]
     if policy is not None and not isinstance(policy, str):
         raise ValueError(f"{where} ({code}): policy_reference must be a string or null")
+    limit = item["policy_limit"]
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int | float) or limit < 0):
+        raise ValueError(f"{where} ({code}): policy_limit must be a non-negative number or null, got {limit!r}")
+    breakdown = item["breakdown_name"]
+    if breakdown is not None and (not isinstance(breakdown, str) or not breakdown.strip()):
+        raise ValueError(f"{where} ({code}): breakdown_name must be a non-empty string or null")
+    datasets = item["datasets"]
+    if not isinstance(datasets, list) or not datasets or any(d not in DATASETS for d in datasets):
+        raise ValueError(f"{where} ({code}): datasets must be a non-empty list of {', '.join(DATASETS)}")
     return IndicatorDef(
         code=code,
         name_zh=item["name_zh"].strip(),
@@ -154,11 +193,13 @@ def _indicator_from(item: object, index: int, path: Path) -> IndicatorDef:
         target_operator=operator,
         definition=item["definition"].strip(),
         policy_reference=policy.strip() if isinstance(policy, str) else None,
+        policy_limit=None if limit is None else float(limit),
+        breakdown_name=breakdown.strip() if isinstance(breakdown, str) else None,
+        datasets=tuple(datasets),
     )
 
 
-def load_catalog(path: Path | str | None = None) -> list[IndicatorDef]:
-    """The indicator catalog (default include/config/indicators.yaml), in its file order."""
+def _catalog_document(path: Path | str | None) -> tuple[Path, dict]:
     path = Path(path) if path is not None else DEFAULT_CATALOG_PATH
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -166,6 +207,25 @@ def load_catalog(path: Path | str | None = None) -> list[IndicatorDef]:
         raise ValueError(f"{path}: not valid YAML ({error})") from None
     if not isinstance(data, dict) or not isinstance(data.get("indicators"), list) or not data["indicators"]:
         raise ValueError(f"{path}: expected a mapping with a non-empty list 'indicators'")
+    unknown = sorted(set(data) - {"indicators", "minimum_sample"})
+    if unknown:
+        raise ValueError(f"{path}: unknown keys {unknown}")
+    return path, data
+
+
+def load_minimum_sample(path: Path | str | None = None) -> int:
+    """Below this many cases a region's meets_target is null (样本不足); `minimum_sample` in the
+    catalog file, default 5."""
+    path, data = _catalog_document(path)
+    value = data.get("minimum_sample", DEFAULT_MINIMUM_SAMPLE)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{path}: minimum_sample must be a whole number of at least 1, got {value!r}")
+    return value
+
+
+def load_catalog(path: Path | str | None = None) -> list[IndicatorDef]:
+    """The indicator catalog (default include/config/indicators.yaml), in its file order."""
+    path, data = _catalog_document(path)
     catalog = [_indicator_from(item, i, path) for i, item in enumerate(data["indicators"])]
     codes = [d.code for d in catalog]
     duplicates = sorted({c for c in codes if codes.count(c) > 1})
@@ -214,6 +274,8 @@ def _refresh_catalog(conn: Connection, catalog: list[IndicatorDef]) -> None:
                 "target_operator": d.target_operator,
                 "definition": d.definition,
                 "policy_reference": d.policy_reference,
+                "policy_limit": d.policy_limit,
+                "breakdown_name": d.breakdown_name,
             },
         )
 
@@ -236,38 +298,47 @@ def _refresh_office_periods(conn: Connection) -> None:
         )
 
 
-def _refresh_work_calendar(conn: Connection, month: str, first_day: dt.date, month_end: dt.date) -> None:
+def _refresh_work_calendar(conn: Connection, month: str, first_day: dt.date, month_end: dt.date) -> str:
+    """Store every day from `first_day` to the month end with its flag and source; returns the
+    calendar source of each year used, for the snapshot run."""
     last_day = month_end - dt.timedelta(days=1)
     try:
         days = calendar.working_days_table(first_day, last_day)
+        sources = "; ".join(
+            f"{year}: {calendar.year_source(year)}" for year in range(first_day.year, last_day.year + 1)
+        )
     except calendar.CalendarCoverageError as error:
         raise calendar.CalendarCoverageError(
             f"cannot compute the indicators of {month}: working days from {first_day} to {last_day} "
             f"are needed: {error}"
         ) from error
     stored = query_df(conn, "snapshot/work_calendar_days.sql", {"first_day": first_day, "last_day": last_day})
-    have = {pd.Timestamp(d).date(): bool(w) for d, w in stored.itertuples(index=False)}
-    missing = [(d, w) for d, w in days if d not in have]
-    changed = [(d, w) for d, w in days if d in have and have[d] != w]
+    have = {pd.Timestamp(d).date(): (bool(w), source) for d, w, source in stored.itertuples(index=False)}
+    missing = [day for day in days if day[0] not in have]
+    changed = [day for day in days if day[0] in have and have[day[0]] != (day[1], day[2])]
     if missing:
         frame = pd.DataFrame(
             {
-                "day": pd.Series([d for d, _ in missing], dtype=object),
-                "is_working_day": pd.Series([w for _, w in missing], dtype=bool),
+                "day": pd.Series([d for d, _, _ in missing], dtype=object),
+                "is_working_day": pd.Series([w for _, w, _ in missing], dtype=bool),
+                "source": pd.Series([source for _, _, source in missing], dtype=object),
             }
         )
         bulk_insert(conn, "ops.work_calendar", frame)
-    for day, working in changed:
-        run_sql(conn, "snapshot/update_work_calendar_day.sql", {"day": day, "is_working_day": working})
+    for day, working, source in changed:
+        run_sql(
+            conn, "snapshot/update_work_calendar_day.sql", {"day": day, "is_working_day": working, "source": source}
+        )
+    return sources
 
 
-def refresh_reference_tables(conn: Connection, month: str) -> None:
+def refresh_reference_tables(conn: Connection, month: str) -> str:
     """Bring the reference tables the snapshot of `month` reads up to date, idempotently:
     mart.indicator_catalog from indicators.yaml, ops.office_period from office_hours.yaml and
     ops.work_calendar for every day a duration of the month needs (from 1 January of the
     previous year, or the earliest start of a case completed in the month if earlier, through
-    the month end). Raises calendar.CalendarCoverageError when the official calendar lacks a
-    year it needs."""
+    the month end). Returns the calendar source of each year. Raises
+    calendar.CalendarCoverageError when no calendar source covers a year it needs."""
     month_start, month_end = month_bounds(month)
     _refresh_catalog(conn, load_catalog())
     _refresh_office_periods(conn)
@@ -277,7 +348,7 @@ def refresh_reference_tables(conn: Connection, month: str) -> None:
     )["earliest"].iloc[0]
     if earliest is not None and not pd.isna(earliest):
         first_day = min(first_day, pd.Timestamp(earliest).date())
-    _refresh_work_calendar(conn, month, first_day, month_end)
+    return _refresh_work_calendar(conn, month, first_day, month_end)
 
 
 # --------------------------------------------------------------------------------------------
@@ -285,22 +356,31 @@ def refresh_reference_tables(conn: Connection, month: str) -> None:
 
 
 def _indicator_rows(conn: Connection, indicator: IndicatorDef, params: dict) -> pd.DataFrame:
-    frame = query_df(conn, f"indicators/{indicator.code}.sql", params)
-    if list(frame.columns) != RESULT_COLUMNS:
+    frame = query_df(conn, f"indicators/{indicator.code}.sql", {**params, "policy_limit": indicator.policy_limit})
+    extra = [c for c in frame.columns if c not in RESULT_COLUMNS]
+    if not set(RESULT_COLUMNS) <= set(frame.columns) or any(c not in DURATION_COLUMNS for c in extra):
         raise RuntimeError(
-            f"sql/indicators/{indicator.code}.sql must return {RESULT_COLUMNS}, got {list(frame.columns)}"
+            f"sql/indicators/{indicator.code}.sql must return {RESULT_COLUMNS} and optionally "
+            f"{DURATION_COLUMNS}, got {list(frame.columns)}"
         )
-    duplicated = frame["region_code"][frame["region_code"].duplicated()]
+    frame = frame.reindex(columns=[*RESULT_COLUMNS, *DURATION_COLUMNS])
+    frame["breakdown"] = frame["breakdown"].fillna("").astype(str)
+    frame["region_code"] = frame["region_code"].astype(str)
+    duplicated = frame[frame.duplicated(["region_code", "breakdown"])]
     if not duplicated.empty:
-        raise RuntimeError(f"sql/indicators/{indicator.code}.sql returned region {duplicated.iloc[0]} twice")
+        row = duplicated.iloc[0]
+        raise RuntimeError(
+            f"sql/indicators/{indicator.code}.sql returned region {row['region_code']} "
+            f"breakdown {row['breakdown']!r} twice"
+        )
     return frame
 
 
-def _reference_values(conn: Connection, month: str) -> dict[tuple[str, str], float | None]:
+def _reference_values(conn: Connection, month: str) -> dict[tuple[str, str, str], float | None]:
     frame = query_df(conn, "snapshot/latest_values.sql", {"month": month})
     return {
-        (str(r), str(i)): (None if v is None or pd.isna(v) else float(v))
-        for r, i, v in frame[["region_code", "indicator_code", "value"]].itertuples(index=False)
+        (str(r), str(i), str(b)): (None if v is None or pd.isna(v) else float(v))
+        for r, i, b, v in frame[["region_code", "indicator_code", "breakdown", "value"]].itertuples(index=False)
     }
 
 
@@ -310,57 +390,117 @@ def _number(value: object) -> float | None:
     return float(value)
 
 
+def _whole(value: object) -> int | None:
+    if value is None or pd.isna(value):
+        return None
+    return int(value)
+
+
+def _backlog_age(oldest_start: object, month_end: dt.date) -> float | None:
+    """Working days the oldest open case has waited by the month end. Working time only grows
+    with an earlier start, so the case that started first is the oldest in working days too."""
+    if oldest_start is None or pd.isna(oldest_start):
+        return None
+    return calendar.working_days_between(pd.Timestamp(oldest_start).to_pydatetime(), dt.datetime.combine(
+        month_end, dt.time()))
+
+
+def _snapshot_rows(
+    indicator: IndicatorDef,
+    found: pd.DataFrame,
+    region_codes: list[str],
+    covered: bool,
+    minimum_sample: int,
+    month_end: dt.date,
+) -> list[dict]:
+    """One row per region for the indicator's own value (breakdown ''), plus one per region and
+    breakdown part the SQL found. A count is a number only when every dataset it reads covers
+    the month: then a region the SQL found nothing for is 0 (nothing happened there); otherwise
+    it is no data (null), rows or not. Other indicators without rows have no value."""
+    rows = []
+    by_key = {(r["region_code"], r["breakdown"]): r for r in found.to_dict("records")}
+    parts = sorted({b for _, b in by_key if b})
+    for region in region_codes:
+        for breakdown in ["", *parts]:
+            row = by_key.get((region, breakdown))
+            if row is None and breakdown:
+                continue
+            if row is None:
+                zero = indicator.is_count and covered
+                row = {"value": 0.0 if zero else None, "sample_size": 0}
+            value = _number(row.get("value")) if covered or not indicator.is_count else None
+            sample_size = _whole(row.get("sample_size")) or 0
+            sufficient = sample_size >= minimum_sample
+            rows.append(
+                {
+                    "region_code": region,
+                    "breakdown": breakdown,
+                    "value": value,
+                    "numerator": _number(row.get("numerator")),
+                    "denominator": _number(row.get("denominator")),
+                    "sample_size": sample_size,
+                    "target": indicator.target,
+                    "meets_target": indicator.meets(value) if sufficient else None,
+                    "within_limit_share": _number(row.get("within_limit_share")),
+                    "p90_value": _number(row.get("p90_value")),
+                    "cases_without_time": _whole(row.get("cases_without_time")),
+                    "backlog_open": _whole(row.get("backlog_open")),
+                    "backlog_oldest_workdays": _backlog_age(row.get("backlog_oldest_started_at"), month_end),
+                }
+            )
+    return rows
+
+
 def compute(engine: Engine, month: str, *, triggered_by: str = "cli") -> SnapshotRun:
     """Compute a new version of the month's snapshot (status 'computed'), in one transaction."""
     month_start, month_end = month_bounds(month)
     month = f"{month_start:%Y-%m}"
     catalog = load_catalog()
+    minimum_sample = load_minimum_sample()
     regions = load_regions()
     region_codes = regions.codes
     params = {"month_start": month_start, "month_end": month_end, "prefecture_code": regions.prefecture_code}
     started_at = _utc_now()
     # every indicator of one snapshot reads the same state of core, whatever ingests commit meanwhile
     with consistent_transaction(engine) as conn:
-        refresh_reference_tables(conn, month)
+        calendar_source = refresh_reference_tables(conn, month)
         version = int(query_df(conn, "snapshot/next_version.sql", {"month": month})["version"].iloc[0])
         run_id = f"{month}-v{version}"
         previous = _reference_values(conn, _shift_month(month, -1))
         last_year = _reference_values(conn, _shift_month(month, -12))
+        stale = set(_stale_datasets(conn, month_start, month_end))
         computed_at = _utc_now()
         records = []
         for indicator in catalog:
-            found = _indicator_rows(conn, indicator, params).set_index("region_code")
-            stray = sorted(set(found.index.astype(str)) - set(region_codes))
+            found = _indicator_rows(conn, indicator, params)
+            stray = sorted(set(found["region_code"]) - set(region_codes))
             if stray:
                 log.warning(
                     "%s: regions %s are not configured; they count in the prefecture only",
                     indicator.code,
                     stray,
                 )
-            for region in region_codes:
-                row = found.loc[region] if region in found.index else None
-                value = _number(row["value"]) if row is not None else None
+            covered = not stale.intersection(indicator.datasets)
+            for row in _snapshot_rows(indicator, found, region_codes, covered, minimum_sample, month_end):
+                key = (row["region_code"], indicator.code, row["breakdown"])
                 records.append(
                     {
                         "run_id": run_id,
                         "version": version,
                         "month": month,
-                        "region_code": region,
                         "indicator_code": indicator.code,
-                        "value": value,
-                        "numerator": _number(row["numerator"]) if row is not None else None,
-                        "denominator": _number(row["denominator"]) if row is not None else None,
-                        "sample_size": int(row["sample_size"]) if row is not None else 0,
-                        "target": indicator.target,
-                        "meets_target": indicator.meets(value),
-                        "previous_value": previous.get((region, indicator.code)),
-                        "last_year_value": last_year.get((region, indicator.code)),
+                        **row,
+                        "previous_value": previous.get(key),
+                        "last_year_value": last_year.get(key),
                         "computed_at": computed_at,
                     }
                 )
         frame = pd.DataFrame.from_records(records)
-        for column in ("value", "numerator", "denominator", "target", "previous_value", "last_year_value"):
+        for column in ("value", "numerator", "denominator", "target", "previous_value", "last_year_value",
+                       "within_limit_share", "p90_value", "backlog_oldest_workdays"):
             frame[column] = pd.to_numeric(frame[column], errors="raise").astype("float64")
+        for column in ("cases_without_time", "backlog_open"):
+            frame[column] = pd.to_numeric(frame[column], errors="raise").astype("Int64")
         frame["sample_size"] = frame["sample_size"].astype("int64")
         frame["version"] = frame["version"].astype("int64")
         frame["meets_target"] = frame["meets_target"].astype(object)
@@ -375,6 +515,7 @@ def compute(engine: Engine, month: str, *, triggered_by: str = "cli") -> Snapsho
                 "row_count": len(frame),
                 "started_at": started_at,
                 "finished_at": _utc_now(),
+                "calendar_source": calendar_source,
             },
         )
         bulk_insert(conn, "mart.indicator_snapshot", frame)
@@ -454,6 +595,11 @@ def _suite_failures(rows: pd.DataFrame, catalog: list[IndicatorDef], region_code
         "target",
         "previous_value",
         "last_year_value",
+        "within_limit_share",
+        "p90_value",
+        "cases_without_time",
+        "backlog_open",
+        "backlog_oldest_workdays",
     ):
         frame[column] = pd.to_numeric(frame[column]).astype("float64")
     # GX hashes and sizes the whole frame per run; plain object columns keep that cheap.
@@ -461,7 +607,8 @@ def _suite_failures(rows: pd.DataFrame, catalog: list[IndicatorDef], region_code
     result = _validation_definition().run(
         batch_parameters={"dataframe": frame},
         expectation_parameters={
-            "expected_row_count": len(catalog) * len(region_codes),
+            # one row per indicator and region, plus the breakdown rows the month has
+            "expected_row_count": len(catalog) * len(region_codes) + int(frame["breakdown"].ne("").sum()),
             "region_codes": list(region_codes),
             "indicator_codes": [d.code for d in catalog],
         },
@@ -493,7 +640,8 @@ def _suite_failures(rows: pd.DataFrame, catalog: list[IndicatorDef], region_code
         if not row_ids:
             table_level.append(f"{rule} failed (observed {res.get('observed_value')})")
     # GX counts the rows; name the missing region x indicator pairs exactly, before the count.
-    present = set(zip(frame["region_code"].astype(str), frame["indicator_code"].astype(str), strict=True))
+    overall = frame[frame["breakdown"].eq("")]
+    present = set(zip(overall["region_code"].astype(str), overall["indicator_code"].astype(str), strict=True))
     missing = [
         f"missing row for indicator {d.code} region {region}"
         for region in region_codes
@@ -568,23 +716,30 @@ def show(engine: Engine, month: str, region: str | None = None) -> pd.DataFrame:
         frame = frame[frame["region_code"] == str(region)]
     order = {d.code: i for i, d in enumerate(load_catalog())}
     frame = frame.assign(_order=frame["indicator_code"].map(order).fillna(len(order)))
-    frame = frame.sort_values(["region_code", "_order", "indicator_code"]).drop(columns="_order")
-    for column in ("value", "numerator", "denominator", "target", "previous_value", "last_year_value"):
+    frame = frame.sort_values(["region_code", "_order", "indicator_code", "breakdown"]).drop(columns="_order")
+    for column in ("value", "numerator", "denominator", "target", "previous_value", "last_year_value",
+                   "within_limit_share", "policy_limit", "p90_value", "backlog_oldest_workdays"):
         frame[column] = pd.to_numeric(frame[column]).astype("float64")
+    for column in ("cases_without_time", "backlog_open"):
+        frame[column] = pd.to_numeric(frame[column]).astype("Int64")
     frame["meets_target"] = frame["meets_target"].astype(object).where(frame["meets_target"].notna(), None)
     return frame[SHOW_COLUMNS].reset_index(drop=True)
+
+
+def _freshness(conn: Connection) -> dict[str, dt.datetime | None]:
+    frame = query_df(conn, "snapshot/dataset_freshness.sql")
+    latest = {
+        str(d): (None if v is None or pd.isna(v) else pd.Timestamp(v).to_pydatetime())
+        for d, v in frame.itertuples(index=False)
+    }
+    return {d: latest.get(d) for d in DATASETS}
 
 
 def dataset_freshness(engine: Engine, month: str) -> dict[str, dt.datetime | None]:
     """The latest department update time (max updated_at) per core dataset."""
     month_bounds(month)
     with engine.connect() as conn:
-        frame = query_df(conn, "snapshot/dataset_freshness.sql")
-    latest = {
-        str(d): (None if v is None or pd.isna(v) else pd.Timestamp(v).to_pydatetime())
-        for d, v in frame.itertuples(index=False)
-    }
-    return {d: latest.get(d) for d in DATASETS}
+        return _freshness(conn)
 
 
 def _last_working_day(month_start: dt.date, month_end: dt.date) -> dt.date:
@@ -596,10 +751,15 @@ def _last_working_day(month_start: dt.date, month_end: dt.date) -> dt.date:
     return month_start
 
 
+def _stale_datasets(conn: Connection, month_start: dt.date, month_end: dt.date) -> list[str]:
+    cutoff = dt.datetime.combine(_last_working_day(month_start, month_end), dt.time())
+    return [d for d, latest in _freshness(conn).items() if latest is None or latest < cutoff]
+
+
 def stale_datasets(engine: Engine, month: str) -> list[str]:
     """Datasets that do not yet cover `month`: no rows, or no update on or after the month's
     last statutory working day (departments deliver on working days, so a quiet weekend at the
     month end does not count as missing data)."""
     month_start, month_end = month_bounds(month)
-    cutoff = dt.datetime.combine(_last_working_day(month_start, month_end), dt.time())
-    return [d for d, latest in dataset_freshness(engine, month).items() if latest is None or latest < cutoff]
+    with engine.connect() as conn:
+        return _stale_datasets(conn, month_start, month_end)

@@ -762,6 +762,8 @@ def _registration(rng: np.random.Generator, ent: _Entities) -> Columns:
         "submitted_at": _fmt_ts(ent.submitted),
         "issued_at": _fmt_ts(ent.issued),
         "channel": ent.channel,
+        # each row is the entity's founding application, carrying its latest state
+        "event_type": np.full(len(ent.uscc), "设立", dtype=object),
         "status": ent.status,
         "status_date": _fmt_day(ent.exit_day),
         "updated_at": _fmt_ts(ent.updated),

@@ -35,6 +35,9 @@ _EXCEL_SERIAL_RANGE = (18264, 73051)
 LOCAL_TIMEZONE = ZoneInfo("Asia/Shanghai")  # departments' wall time, the zone of every naive timestamp
 _OFFSET_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$"
 
+# the date forms with no time of day: a day written out, a compact day, a whole Excel day number
+_DATE_WITHOUT_TIME = r"^(\d{4}\s*[-/年.]\s*\d{1,2}\s*[-/月.]\s*\d{1,2}\s*日?|\d{8}|\d{5})$"
+
 FAILURE_COLUMNS = ["source_row", "field", "rule", "value"]
 
 # Python's whitespace (str.isspace, regex \s, str.strip); none lies above U+3000. RE2's \s is
@@ -427,6 +430,28 @@ def _by_distinct(arr: pa.Array, clean) -> pa.Array:
     return clean(encoded.dictionary).take(encoded.indices)
 
 
+def date_without_time(values: pd.Series) -> pd.Series:
+    """True where a timestamp was delivered as a date with no time of day (`2024-06-04`,
+    `2024年6月4日`, `20240604`, a whole Excel day number): its time is unknown, not midnight."""
+    text = _trimmed(_nfkc(arrow_strings(values)))
+    found = pc.fill_null(pc.match_substring_regex(text, _DATE_WITHOUT_TIME), False)
+    return pd.Series(found.to_numpy(zero_copy_only=False), index=values.index, dtype=bool)
+
+
+def derive_event_types(rows: pd.DataFrame) -> pd.Series:
+    """业务类型 of registration applications the department did not label: 设立 when 成立日期
+    falls within the application (申请时间 .. 核准时间, by day), else the exit its status records
+    (注销 / 吊销 / 迁出), else 变更. A 迁入 cannot be told from a 变更 and needs the column."""
+    submitted = rows["submitted_at"].dt.normalize()
+    issued = rows["issued_at"].dt.normalize()
+    established = rows["established_date"]
+    founding = (established >= submitted.fillna(issued)) & (established <= issued.fillna(submitted))
+    exit_status = rows["status"].where(rows["status"].isin(["注销", "吊销", "迁出"]))
+    derived = pd.Series("变更", index=rows.index, dtype=object)
+    derived = derived.mask(exit_status.notna(), exit_status).mask(founding.fillna(False).astype(bool), "设立")
+    return rows["event_type"].astype(object).where(rows["event_type"].notna(), derived)
+
+
 def _standardize_column(column: Column, raw: pd.Series, rows: pd.Series, failures: _Failures) -> pd.Series:
     arr = arrow_strings(raw)
     if column.kind in ("date", "timestamp", "amount", "period"):
@@ -458,13 +483,18 @@ def standardize(dataset: Dataset, raw: pd.DataFrame) -> Standardized:
     out = {"source_row": rows.astype("int64")}
     for column in dataset.columns:
         out[column.name] = _standardize_column(column, raw[column.name], rows, failures)
+        if column.bounds_duration:
+            out[column.date_only_flag] = date_without_time(raw[column.name]) & out[column.name].notna()
     if "name" in out:
         out["name_key"] = simplified_key(out["name"])
     personal = {"legal_rep_id": None, "applicant_id": out.get("applicant_type")}
     for column, applicant_type in personal.items():
         if column in out:
             out[column] = _upgraded_resident_ids(out[column], applicant_type)
-    return Standardized(rows=pd.DataFrame(out), failures=failures.frame())
+    typed = pd.DataFrame(out)
+    if "event_type" in typed:
+        typed["event_type"] = derive_event_types(typed).astype(typed["event_type"].dtype)
+    return Standardized(rows=typed, failures=failures.frame())
 
 
 def _upgraded_resident_ids(values: pd.Series, applicant_type: pd.Series | None) -> pd.Series:

@@ -22,8 +22,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from bizenv.datasets import get_dataset
 from bizenv.regions import load_regions
 from bizenv.settings import EXPECTATIONS_DIR
 from bizenv.standardize import FAILURE_COLUMNS
@@ -106,6 +108,7 @@ def _gx_frame(dataset: str, rows: pd.DataFrame) -> pd.DataFrame:
     # `source_row` as the (unnamed) index: GX then reports failing rows as plain index values;
     # `unexpected_index_column_names` would build one dict per failing row with `.at` lookups
     frame = rows[wanted].set_axis(pd.Index(rows[ROW_ID].to_numpy(), name=None), axis=0)
+    frame = _dated_ends_by_day(dataset, rows, frame)
     in_set = _set_columns(dataset)
     conversions: dict[str, str] = {}
     for column in frame.columns:
@@ -115,6 +118,26 @@ def _gx_frame(dataset: str, rows: pd.DataFrame) -> pd.DataFrame:
         elif isinstance(dtype, pd.Float64Dtype | pd.Float32Dtype):
             conversions[column] = "float64"
     return frame.astype(conversions) if conversions else frame
+
+
+def _dated_ends_by_day(dataset: str, rows: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """A duration's end delivered as a date without a time of day is some time on that day: it
+    reads as midnight, which would fail the order check against a start later that same day.
+    For the checks it stands at the start's time then, so such a pair is compared by day."""
+    bounds = get_dataset(dataset).duration_bounds
+    if len(bounds) != 2:
+        return frame
+    start, end = (column.name for column in bounds)
+    flag = end + "_date_only"
+    if not {start, end, flag} <= set(rows.columns) or end not in frame.columns:
+        return frame
+    starts = rows[start].to_numpy(dtype="datetime64[us]")
+    ends = rows[end].to_numpy(dtype="datetime64[us]")
+    same_day = starts.astype("datetime64[D]") == ends.astype("datetime64[D]")
+    later_start = rows[flag].to_numpy(dtype=bool) & same_day & (starts > ends)
+    if not later_start.any():
+        return frame
+    return frame.assign(**{end: np.where(later_start, starts, ends)})
 
 
 def _severity(config) -> str:

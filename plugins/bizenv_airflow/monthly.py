@@ -12,13 +12,25 @@ from bizenv_airflow.runtime import reporting_month, task_settings
 def freshness_gate(
     data_interval_start: dt.datetime, data_interval_end: dt.datetime, deadline_after_interval: dt.timedelta
 ):
+    import logging
+
     from airflow.sdk import PokeReturnValue
     from airflow.sdk.exceptions import AirflowFailException
 
+    from bizenv import calendar
     from bizenv.indicators import stale_datasets
     from bizenv.warehouse import connect
 
     month = reporting_month(data_interval_start)
+    year = int(month[:4])
+    try:
+        calendar.require_years([year - 1, year])
+    except ValueError as error:  # a missing year or a broken calendar file: waiting or retrying fixes neither
+        raise AirflowFailException(f"cannot compute the indicators of {month}: {error}") from error
+    # today's Shanghai date, not the data interval's: the warning is for the operators, who act now
+    warning = calendar.next_year_warning(pendulum.now("Asia/Shanghai").date())
+    if warning:
+        logging.getLogger(__name__).warning("%s", warning)
     with connect(task_settings()) as engine:
         stale = stale_datasets(engine, month)
     if not stale:

@@ -1,9 +1,10 @@
--- 严重失信主体占比: surviving entities of type 企业 at the month end that are on the
--- 严重失信主体名单 at the month end (record_date <= month end, removal_date empty or later) /
--- surviving entities of type 企业, by the entity's region at the month end.
+-- 严重失信主体占比: surviving local market entities at the month end (every type, 个体工商户
+-- included: 本地存续企业(含个体工商户)) that are on the 严重失信主体名单 at the month end
+-- (record_date <= month end, removal_date empty or later) / all surviving local market entities,
+-- by the entity's region at the month end.
 -- params: :month_start, :month_end (first day of the next month), :prefecture_code
 with month_end_state as (
-    select s.uscc, s.region_code, s.entity_type, s.established_date, s.exit_date
+    select s.uscc, s.region_code, s.established_date, s.exit_date
     from core.v_entity_state as s
     where (
             s.valid_from < cast(:month_end as timestamp)
@@ -11,11 +12,10 @@ with month_end_state as (
         )
         or (s.is_first and s.valid_from >= cast(:month_end as timestamp))
 ),
-surviving_companies as (
+surviving as (
     select uscc, region_code
     from month_end_state
-    where entity_type = '企业'
-        and established_date < cast(:month_end as date)
+    where established_date < cast(:month_end as date)
         and (exit_date is null or exit_date >= cast(:month_end as date))
 ),
 listed as (
@@ -29,15 +29,15 @@ flagged as (
     select
         s.region_code,
         case when l.uscc is null then 0 else 1 end as is_listed
-    from surviving_companies as s
+    from surviving as s
     left join listed as l on l.uscc = s.uscc
 ),
 grouped as (
     select
         case when grouping(region_code) = 1 then cast(:prefecture_code as varchar) else region_code end
             as snapshot_region,
-        sum(is_listed) as listed_companies,
-        count(*) as companies
+        sum(is_listed) as listed_entities,
+        count(*) as entities
     from flagged
     group by grouping sets ((region_code), ())
     having count(*) > 0
@@ -45,8 +45,8 @@ grouped as (
 )
 select
     snapshot_region as region_code,
-    cast(listed_companies as double precision) / cast(companies as double precision) as value,
-    cast(listed_companies as double precision) as numerator,
-    cast(companies as double precision) as denominator,
-    companies as sample_size
+    cast(listed_entities as double precision) / cast(entities as double precision) as value,
+    cast(listed_entities as double precision) as numerator,
+    cast(entities as double precision) as denominator,
+    entities as sample_size
 from grouped

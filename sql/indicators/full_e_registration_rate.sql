@@ -1,10 +1,11 @@
--- 全程电子化登记率: registrations approved (issued_at) in the month through 全程电子化 / all
--- registrations approved in the month, by the entity's region in core.registration.
+-- 全程电子化登记率: 设立 events approved (issued_at) in the month through 全程电子化 / all 设立
+-- events approved in the month, by the region at approval.
 -- params: :month_start, :month_end (first day of the next month), :prefecture_code
 with issued as (
     select r.region_code, r.channel
     from core.registration as r
-    where r.issued_at >= cast(:month_start as timestamp)
+    where r.event_type = '设立'
+        and r.issued_at >= cast(:month_start as timestamp)
         and r.issued_at < cast(:month_end as timestamp)
 ),
 grouped as (

@@ -1,4 +1,6 @@
--- the latest published snapshot version of each month, with catalog names, for dashboards
+-- the latest published snapshot version of each month, with catalog names, for dashboards.
+-- breakdown is '' for the indicator's own value and names the part otherwise (登记类型 of
+-- 企业不动产登记时长); meets_target is null when the sample is below the minimum (样本不足).
 create or replace view mart.v_indicator_latest as
 with published as (
     select month, max(version) as version
@@ -15,6 +17,7 @@ select
     s.month,
     s.region_code,
     s.indicator_code,
+    s.breakdown,
     c.name_zh,
     c.name_en,
     c.unit,
@@ -27,6 +30,12 @@ select
     s.meets_target,
     s.previous_value,
     s.last_year_value,
+    s.within_limit_share,
+    c.policy_limit,
+    s.p90_value,
+    s.cases_without_time,
+    s.backlog_open,
+    s.backlog_oldest_workdays,
     s.version,
     s.run_id,
     s.computed_at

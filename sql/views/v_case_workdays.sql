@@ -1,8 +1,14 @@
--- processing durations in working days (DESIGN §6), written once for every duration indicator:
--- the overlap of [started_at, completed_at) with each office period on each statutory working
--- day (ops.work_calendar x ops.office_period), summed, divided by the length of one working day.
+-- processing cases and their durations in working days (docs/indicators.md, "Working days"), written
+-- once for every duration indicator: the overlap of [started_at, completed_at) with each office
+-- period on each statutory working day (ops.work_calendar x ops.office_period), summed, divided
+-- by the length of one working day. a case that overlaps no office slot (lodged and finished on a
+-- weekend, a holiday, overnight, in the lunch break) has 0 working days: the overlap is an inner
+-- join summed per case and a case without any slot gets 0, never its wall-clock time.
+-- a case whose start or end came as a date without a time of day has no duration (workdays is
+-- null, lacks_time_of_day is true); an open case (completed_at null) has none yet either.
 -- ops.work_calendar must cover the days of the cases asked for; bizenv.indicators fills it.
--- datasets: registration (申请→核准), real_estate_case (受理→办结), tax_refund (退税申请→办结).
+-- datasets: registration (设立 events, 申请→核准), real_estate_case (受理→办结, case_type is the
+-- 登记类型), tax_refund (退税申请→办结).
 create or replace view core.v_case_workdays as
 with cases as (
     select
@@ -10,35 +16,44 @@ with cases as (
         r.uscc as record_key,
         r.region_code,
         r.entity_type as applicant_type,
+        cast(null as varchar) as case_type,
         r.submitted_at as started_at,
-        r.issued_at as completed_at
+        r.issued_at as completed_at,
+        r.submitted_at_date_only or coalesce(r.issued_at_date_only, false) as lacks_time_of_day
     from core.registration as r
-    where r.submitted_at is not null
-        and r.issued_at is not null
-        and r.issued_at >= r.submitted_at
+    where r.event_type = '设立'
+        and r.submitted_at is not null
     union all
     select
         'real_estate_case' as dataset,
         c.case_id as record_key,
         c.region_code,
         c.applicant_type,
+        c.registration_type as case_type,
         c.submitted_at as started_at,
-        c.completed_at
+        c.completed_at,
+        c.submitted_at_date_only or coalesce(c.completed_at_date_only, false) as lacks_time_of_day
     from core.real_estate_case as c
-    where c.completed_at is not null
-        and c.completed_at >= c.submitted_at
     union all
     select
         'tax_refund' as dataset,
         t.filing_id as record_key,
         t.region_code,
         cast(null as varchar) as applicant_type,
+        cast(null as varchar) as case_type,
         t.refund_requested_at as started_at,
-        t.refund_completed_at as completed_at
+        t.refund_completed_at as completed_at,
+        t.refund_requested_at_date_only or coalesce(t.refund_completed_at_date_only, false) as lacks_time_of_day
     from core.tax_filing as t
     where t.refund_requested_at is not null
-        and t.refund_completed_at is not null
-        and t.refund_completed_at >= t.refund_requested_at
+),
+consistent_cases as (
+    -- a date without a time of day reads as midnight: such an end is compared by day
+    select *
+    from cases
+    where completed_at is null
+        or completed_at >= started_at
+        or (lacks_time_of_day and cast(completed_at as date) >= cast(started_at as date))
 ),
 office_slots as (
     select
@@ -54,25 +69,35 @@ day_length as (
             extract(epoch from ((cast('2000-01-03' as date) + p.end_time) - (cast('2000-01-03' as date) + p.start_time)))
         ) as seconds
     from ops.office_period as p
+),
+office_overlap as (
+    select
+        c.dataset,
+        c.record_key,
+        sum(extract(epoch from (least(c.completed_at, s.slot_end) - greatest(c.started_at, s.slot_start))))
+            as seconds
+    from consistent_cases as c
+    inner join office_slots as s
+        on s.slot_start < c.completed_at
+        and s.slot_end > c.started_at
+    where not c.lacks_time_of_day
+    group by c.dataset, c.record_key
 )
 select
     c.dataset,
     c.record_key,
     c.region_code,
     c.applicant_type,
+    c.case_type,
     c.started_at,
     c.completed_at,
-    cast(
-        coalesce(
-            sum(
-                extract(epoch from (least(c.completed_at, s.slot_end) - greatest(c.started_at, s.slot_start)))
-            ),
-            0
-        ) as double precision
-    ) / cast(nullif(max(d.seconds), 0) as double precision) as workdays
-from cases as c
+    c.lacks_time_of_day,
+    case
+        when c.completed_at is not null and not c.lacks_time_of_day
+            then cast(coalesce(o.seconds, 0) as double precision) / cast(nullif(d.seconds, 0) as double precision)
+    end as workdays
+from consistent_cases as c
 cross join day_length as d
-left join office_slots as s
-    on s.slot_start < c.completed_at
-    and s.slot_end > c.started_at
-group by c.dataset, c.record_key, c.region_code, c.applicant_type, c.started_at, c.completed_at
+left join office_overlap as o
+    on o.dataset = c.dataset
+    and o.record_key = c.record_key

@@ -205,6 +205,8 @@ def test_backfill_three_months_on_celery(tmp_path, postgres_database, redis_brok
                 "select month, version, status, row_count from ops.snapshot_run order by month, version")).all()
             latest_rows = dict(conn.execute(text(
                 "select month, count(*) from mart.v_indicator_latest group by month")).all())
+            breakdown_rows = dict(conn.execute(text(
+                "select month, count(*) from mart.v_indicator_latest where breakdown <> '' group by month")).all())
             established = dict(conn.execute(text(
                 "select strftime(established_date, '%Y-%m'), count(*) from core.registration "
                 "group by 1")).all())
@@ -217,9 +219,13 @@ def test_backfill_three_months_on_celery(tmp_path, postgres_database, redis_brok
         report = (warehouse.reports_dir / f"indicators-{month}.html").read_text(encoding="utf-8")
         assert f"· {month}</title>" in report and "snapshot version 1," in report, month
 
+    # one row per region and indicator, plus the 登记类型 breakdown of 企业不动产登记时长
     rows_per_month = len(REGIONS) * INDICATORS_PER_REGION
-    assert [tuple(r) for r in snapshot_runs] == [(month, 1, "published", rows_per_month) for month in MONTHS]
-    assert latest_rows == dict.fromkeys(MONTHS, rows_per_month)
+    assert all(breakdown_rows.get(month, 0) > 0 for month in MONTHS), breakdown_rows
+    assert [tuple(r) for r in snapshot_runs] == [
+        (month, 1, "published", rows_per_month + breakdown_rows[month]) for month in MONTHS]
+    assert latest_rows == {month: rows_per_month + breakdown_rows[month] for month in MONTHS}
+    shown = {month: frame[frame["breakdown"] == ""] for month, frame in shown.items()}
     for month, frame in shown.items():
         assert set(frame["region_code"]) == REGIONS, month
         assert len(frame) == rows_per_month and (frame["run_id"] == f"{month}-v1").all(), month

@@ -99,7 +99,11 @@ def test_registration_ingest_dag_and_monthly_dag(task_warehouse, department_file
     assert monthly.state == "success"
     from_dag = show(engine, "2024-06")
     assert set(from_dag["region_code"]) == {"152900", "152921", "152922", "152923"}
-    assert len(from_dag) == 4 * 10
+    # one row per region and indicator, plus the 登记类型 rows of 企业不动产登记时长
+    assert (from_dag["breakdown"] == "").sum() == 4 * 10
+    assert set(from_dag.loc[from_dag["breakdown"] != "", "indicator_code"]) == {"re_enterprise_workdays_median"}
+    every_dag_row = from_dag
+    from_dag = from_dag[from_dag["breakdown"] == ""]
     prefecture_new = from_dag.query("region_code == '152900' and indicator_code == 'new_entities'")["value"].iloc[0]
     with engine.connect() as conn:
         expected_new = conn.execute(text(
@@ -117,8 +121,9 @@ def test_registration_ingest_dag_and_monthly_dag(task_warehouse, department_file
     cli_run = compute_snapshot(engine, "2024-06")
     assert cli_run.version == 2
     from_cli = show(engine, "2024-06")
-    columns = ["region_code", "indicator_code", "value", "numerator", "denominator", "sample_size"]
-    pd.testing.assert_frame_equal(from_dag[columns].reset_index(drop=True), from_cli[columns].reset_index(drop=True))
+    columns = ["region_code", "indicator_code", "breakdown", "value", "numerator", "denominator",
+               "sample_size", "within_limit_share", "p90_value", "cases_without_time", "backlog_open"]
+    pd.testing.assert_frame_equal(every_dag_row[columns].reset_index(drop=True), from_cli[columns].reset_index(drop=True))
     engine.dispose()
 
 

@@ -1,13 +1,18 @@
 """The monthly indicator engine on a small hand-built dataset, on DuckDB and on PostgreSQL.
 
 Every expected number below is worked out by hand from the rows of `seed_core`. Working days
-(DESIGN §6): office hours 08:30–12:00 (3.5 h) and 13:30–18:00 (4.5 h), 8 h = 1 working day,
+(docs/indicators.md): office hours 08:30–12:00 (3.5 h) and 13:30–18:00 (4.5 h), 8 h = 1 working day,
 China's statutory calendar. June 2024: 06-01/02, 06-08/09, 06-15/16, 06-22/23, 06-29/30 are
 weekends and Monday 06-10 is the Dragon Boat holiday (端午节, no make-up day); 05-31 is a Friday.
 
 Regions: A = 152921 阿拉善左旗, B = 152922 阿拉善右旗, C = 152923 额济纳旗 (no data at all),
 P = 152900 阿拉善盟 (the prefecture; U14 and a few records carry its code themselves, so they
 count in the prefecture row only).
+
+The month holds the cases the old duration view got wrong (lodged and finished on a weekend, on
+a holiday, overnight, in the lunch break: 0 working days, not their wall-clock time) and cases
+delivered with a date but no time of day (no duration: left out of the median and counted).
+Percentiles are percentile_cont: p of n sorted values sits at position p * (n - 1).
 """
 
 from __future__ import annotations
@@ -64,35 +69,43 @@ ENTITY_VERSIONS = [
     ("U14", "企业", P, D(2024, 6, 18), "存续", None, T(2024, 6, 17, 13, 30)),
 ]
 
-# registration applications: uscc -> (submitted_at, issued_at, channel); working days by hand
+# registration applications: uscc -> (submitted_at, issued_at, channel, 业务类型); working days
+# by hand. core keeps one application per entity (its latest).
 REGISTRATION_TIMES = {
     # 06-03 09:00–11:00 = 2 h = 0.25
-    "U01": (T(2024, 6, 3, 9, 0), T(2024, 6, 3, 11, 0), "全程电子化"),
+    "U01": (T(2024, 6, 3, 9, 0), T(2024, 6, 3, 11, 0), "全程电子化", "设立"),
     # Fri 06-07 16:00–18:00 = 2 h; Sat, Sun, Mon 06-10 (holiday) 0; Tue 08:30–10:30 = 2 h -> 0.5
-    "U02": (T(2024, 6, 7, 16, 0), T(2024, 6, 11, 10, 30), "窗口"),
-    # 06-12 08:30–18:00 = 3.5 h + 4.5 h = 8 h -> 1.0
-    "U03": (T(2024, 6, 12, 8, 30), T(2024, 6, 12, 18, 0), "全程电子化"),
-    # Tue 06-04 17:00–18:00 = 1 h; Wed 08:30–09:30 = 1 h -> 0.25
-    "U09": (T(2024, 6, 4, 17, 0), T(2024, 6, 5, 9, 30), "窗口"),
+    "U02": (T(2024, 6, 7, 16, 0), T(2024, 6, 11, 10, 30), "窗口", "设立"),
+    # 核准时间 delivered as the date 2024-06-12 without a time of day: no duration
+    "U03": (T(2024, 6, 12, 8, 30), T(2024, 6, 12), "全程电子化", "设立"),
+    # a change (变更) approved in June: never a start-up case, nor in the full-e rate
+    "U04": (T(2024, 6, 20, 9, 0), T(2024, 6, 20, 10, 0), "窗口", "变更"),
+    # overnight: Tue 06-04 18:30 -> Wed 06-05 08:00 touches no office hour -> 0 (the old view
+    # counted its 13.5 wall-clock hours as 1.6875)
+    "U09": (T(2024, 6, 4, 18, 30), T(2024, 6, 5, 8, 0), "窗口", "设立"),
     # Mon 06-24 and Tue 06-25 full days = 16 h; Wed 06-26 ends at 08:30 -> 2.0
-    "U10": (T(2024, 6, 24, 8, 30), T(2024, 6, 26, 8, 30), "窗口"),
-    "U12": (T(2024, 7, 1, 9, 0), T(2024, 7, 2, 9, 30), "全程电子化"),
+    "U10": (T(2024, 6, 24, 8, 30), T(2024, 6, 26, 8, 30), "窗口", "设立"),
+    "U12": (T(2024, 7, 1, 9, 0), T(2024, 7, 2, 9, 30), "全程电子化", "设立"),
     # Thu 06-27 14:00–18:00 = 4 h; Fri 08:30–12:00 = 3.5 h + 13:30–14:00 = 0.5 h -> 1.0
-    "U13": (T(2024, 6, 27, 14, 0), T(2024, 6, 28, 14, 0), "全程电子化"),
+    "U13": (T(2024, 6, 27, 14, 0), T(2024, 6, 28, 14, 0), "全程电子化", "设立"),
     # Mon 06-17 09:00–12:00 = 3 h (13:00 falls in the lunch break) -> 0.375
-    "U14": (T(2024, 6, 17, 9, 0), T(2024, 6, 17, 13, 0), "全程电子化"),
+    "U14": (T(2024, 6, 17, 9, 0), T(2024, 6, 17, 13, 0), "全程电子化", "设立"),
 }
+# timestamps delivered as a date without a time of day: record key -> column
+DATE_ONLY = {"U03": "issued_at", "T05": "refund_requested_at", "R10": "completed_at"}
 
 # tax filings: (filing_id, uscc, region, filed_at, channel, refund_requested_at, refund_completed_at)
 TAX_FILINGS = [
     # refund Wed 06-05 10:00–12:00 2 h + 13:30–18:00 4.5 h; Thu 08:30–10:00 1.5 h = 8 h -> 1.0
     ("T01", "U01", A, T(2024, 6, 5, 10, 0), "电子税务局", T(2024, 6, 5, 10, 0), T(2024, 6, 6, 10, 0)),
-    ("T02", "U04", A, T(2024, 6, 10, 20, 0), "移动端", None, None),
+    # refund on the Dragon Boat holiday Mon 06-10 09:00–16:00 -> 0 (the old view: 7 h = 0.875)
+    ("T02", "U04", A, T(2024, 6, 10, 20, 0), "移动端", T(2024, 6, 10, 9, 0), T(2024, 6, 10, 16, 0)),
     # refund Fri 05-31 16:00–18:00 2 h; Mon 06-03 08:30–12:00 3.5 h = 5.5 h -> 0.6875
     ("T03", "U06", A, T(2024, 6, 12, 9, 0), "办税服务厅", T(2024, 5, 31, 16, 0), T(2024, 6, 3, 12, 0)),
     # X97 is not in core; refund 06-14 08:30–10:30 = 2 h -> 0.25
     ("T04", "X97", A, T(2024, 6, 14, 9, 0), "自助终端", T(2024, 6, 14, 8, 30), T(2024, 6, 14, 10, 30)),
-    ("T05", "U09", B, T(2024, 6, 15, 10, 0), "办税服务厅", None, None),
+    # refund requested on the date 2024-06-17 without a time of day: no duration
+    ("T05", "U09", B, T(2024, 6, 15, 10, 0), "办税服务厅", T(2024, 6, 17), T(2024, 6, 18, 10, 0)),
     # refund Fri 06-07 full 8 h; Sat, Sun, holiday Mon 0; Tue 06-11 full 8 h = 16 h -> 2.0
     ("T06", "U11", B, T(2024, 6, 18, 10, 0), "自助终端", T(2024, 6, 7, 8, 30), T(2024, 6, 11, 18, 0)),
     # a May filing; its refund (Tue 05-28, one full day -> 1.0) completed in May
@@ -115,24 +128,43 @@ CREDIT_RECORDS = [
     ("C10", "U14", P, FULFIL, D(2024, 6, 20), None),
 ]
 
-# real-estate cases: (case_id, applicant_type, applicant_uscc, region, submitted_at, completed_at)
+# real-estate cases: (case_id, applicant_type, applicant_uscc, region, 登记类型, submitted_at,
+# completed_at)
+TRANSFER, SEIZURE, DISCHARGE = "转移登记", "查封登记", "注销抵押"
 REAL_ESTATE_CASES = [
     # 06-03 08:30–12:00 = 3.5 h -> 0.4375
-    ("R01", "企业", "U01", A, T(2024, 6, 3, 8, 30), T(2024, 6, 3, 12, 0)),
+    ("R01", "企业", "U01", A, TRANSFER, T(2024, 6, 3, 8, 30), T(2024, 6, 3, 12, 0)),
     # X96 not in core; Fri 06-07 14:00–18:00 4 h; Tue 06-11 08:30–12:00 3.5 h = 7.5 h -> 0.9375
-    ("R02", "企业", "X96", A, T(2024, 6, 7, 14, 0), T(2024, 6, 11, 12, 0)),
-    ("R03", "个人", None, A, T(2024, 6, 4, 9, 0), T(2024, 6, 20, 9, 0)),  # a person: not counted
+    ("R02", "企业", "X96", A, TRANSFER, T(2024, 6, 7, 14, 0), T(2024, 6, 11, 12, 0)),
+    # a person: not counted
+    ("R03", "个人", None, A, TRANSFER, T(2024, 6, 4, 9, 0), T(2024, 6, 20, 9, 0)),
     # 06-17 08:30–10:30 = 2 h -> 0.25
-    ("R04", "企业", "U09", B, T(2024, 6, 17, 8, 30), T(2024, 6, 17, 10, 30)),
-    ("R05", "企业", "U11", B, T(2024, 6, 28, 16, 0), T(2024, 7, 1, 10, 0)),  # completed in July
+    ("R04", "企业", "U09", B, TRANSFER, T(2024, 6, 17, 8, 30), T(2024, 6, 17, 10, 30)),
+    # completed in July: open at the end of June, lodged Fri 06-28 16:00: 2 h = 0.25 by then
+    ("R05", "企业", "U11", B, TRANSFER, T(2024, 6, 28, 16, 0), T(2024, 7, 1, 10, 0)),
     # 06-24 13:30–18:00 = 4.5 h -> 0.5625
-    ("R06", "企业", "U13", B, T(2024, 6, 24, 13, 30), T(2024, 6, 24, 18, 0)),
+    ("R06", "企业", "U13", B, TRANSFER, T(2024, 6, 24, 13, 30), T(2024, 6, 24, 18, 0)),
+    # Saturday 06-15 10:00–11:00 -> 0 (the old view: 1 h = 0.125)
+    ("R07", "企业", "U04", A, SEIZURE, T(2024, 6, 15, 10, 0), T(2024, 6, 15, 11, 0)),
+    # the Dragon Boat holiday Mon 06-10 09:00–17:00 -> 0 (the old view: 8 h = 1.0)
+    ("R08", "企业", "U04", A, SEIZURE, T(2024, 6, 10, 9, 0), T(2024, 6, 10, 17, 0)),
+    # overnight Tue 06-18 18:30 -> Wed 06-19 08:00 -> 0 (the old view: 13.5 h = 1.6875)
+    ("R09", "企业", "U11", B, DISCHARGE, T(2024, 6, 18, 18, 30), T(2024, 6, 19, 8, 0)),
+    # 办结时间 delivered as the date 2024-06-21 without a time of day: no duration
+    ("R10", "企业", "U11", B, TRANSFER, T(2024, 6, 20, 9, 0), T(2024, 6, 21)),
+    # in the lunch break Wed 06-19 12:10–12:50 -> 0
+    ("R11", "企业", "U01", A, DISCHARGE, T(2024, 6, 19, 12, 10), T(2024, 6, 19, 12, 50)),
+    # still open: lodged Thu 06-27 09:00; by 07-01 00:00 Thu 3 h + 4.5 h, Fri 8 h = 15.5 h = 1.9375
+    ("R12", "企业", "U01", A, TRANSFER, T(2024, 6, 27, 9, 0), None),
 ]
 
 # ---------------------------------------------------------------------------------------------
 # expected June 2024: (region, indicator) -> (value, numerator, denominator, sample_size);
 # anything not listed is "no data": value, numerator and denominator null, sample size 0.
+# C has no rows at all, but the registration department delivered for June: its counts are 0.
 EXPECTED_JUNE = {
+    (C, "new_entities"): (0, None, None, 0),
+    (C, "surviving_entities"): (0, None, None, 0),
     # new_entities, established in June: A U01 U02 U03 = 3; B U09 U10 U13 = 3; P + U14 = 7
     (A, "new_entities"): (3, None, None, 3),
     (B, "new_entities"): (3, None, None, 3),
@@ -142,54 +174,107 @@ EXPECTED_JUNE = {
     (A, "surviving_entities"): (6, None, None, 6),
     (B, "surviving_entities"): (4, None, None, 4),
     (P, "surviving_entities"): (11, None, None, 11),
-    # startup: A {0.25, 0.5, 1.0} -> 0.5; B {0.25, 2.0, 1.0} -> 1.0;
-    # P {0.25, 0.25, 0.375, 0.5, 1.0, 1.0, 2.0} -> 0.5 (the mean of the region medians is 0.75)
-    (A, "startup_workdays_median"): (0.5, None, None, 3),
+    # 设立 registrations (U04's 变更 never counts): A {0.25, 0.5} (U03 has no time) -> 0.375;
+    # B {0 (U09), 2.0, 1.0} -> 1.0; P {0, 0.25, 0.375, 0.5, 1.0, 2.0} -> (0.375 + 0.5) / 2 = 0.4375
+    (A, "startup_workdays_median"): (0.375, None, None, 2),
     (B, "startup_workdays_median"): (1.0, None, None, 3),
-    (P, "startup_workdays_median"): (0.5, None, None, 7),
-    # 全程电子化: A U01 U03 of 3; B U13 of 3; P U01 U03 U13 U14 of 7
+    (P, "startup_workdays_median"): (0.4375, None, None, 6),
+    # 全程电子化 of the 设立 approvals: A U01 U03 of 3 (not U04's 变更); B U13 of 3;
+    # P U01 U03 U13 U14 of 7
     (A, "full_e_registration_rate"): (2 / 3, 2, 3, 3),
     (B, "full_e_registration_rate"): (1 / 3, 1, 3, 3),
     (P, "full_e_registration_rate"): (4 / 7, 4, 7, 7),
-    # 企业 real estate: A {0.4375, 0.9375} -> 0.6875; B {0.25, 0.5625} -> 0.40625;
-    # P {0.25, 0.4375, 0.5625, 0.9375} -> 0.5 (the mean of the region medians is 0.546875)
-    (A, "re_enterprise_workdays_median"): (0.6875, None, None, 2),
-    (B, "re_enterprise_workdays_median"): (0.40625, None, None, 2),
-    (P, "re_enterprise_workdays_median"): (0.5, None, None, 4),
+    # 企业 real estate: A {0, 0, 0, 0.4375, 0.9375} -> 0; B {0, 0.25, 0.5625} (R10 has no time)
+    # -> 0.25; P {0, 0, 0, 0, 0.25, 0.4375, 0.5625, 0.9375} -> (0 + 0.25) / 2 = 0.125
+    (A, "re_enterprise_workdays_median"): (0.0, None, None, 5),
+    (B, "re_enterprise_workdays_median"): (0.25, None, None, 3),
+    (P, "re_enterprise_workdays_median"): (0.125, None, None, 8),
     # online filings: A T01 T02 of T01–T04 = 2/4; B none of T05 T06 = 0/2 = 0; P + T08 = 3/7
     (A, "tax_online_rate"): (0.5, 2, 4, 4),
     (B, "tax_online_rate"): (0.0, 0, 2, 2),
     (P, "tax_online_rate"): (3 / 7, 3, 7, 7),
-    # refunds completed in June: A {1.0, 0.6875, 0.25} -> 0.6875; B {2.0} -> 2.0;
-    # P {0.25, 0.6875, 1.0, 2.0} -> 0.84375 (the mean of the region medians is 1.34375)
-    (A, "tax_refund_workdays_median"): (0.6875, None, None, 3),
+    # refunds completed in June: A {1.0, 0 (T02, holiday), 0.6875, 0.25} -> 0.46875;
+    # B {2.0} (T05 has no time) -> 2.0; P {0, 0.25, 0.6875, 1.0, 2.0} -> 0.6875
+    (A, "tax_refund_workdays_median"): (0.46875, None, None, 4),
     (B, "tax_refund_workdays_median"): (2.0, None, None, 1),
-    (P, "tax_refund_workdays_median"): (0.84375, None, None, 4),
-    # surviving 企业: A U01 U02 U04 U06 U08 = 5, listed U04 (C01) and U06 (C03) = 2;
-    # B U09 U11 U13 = 3, none listed (X99 is not an entity) -> 0 of 3 = 0; P 2 of 9 (+ U14)
-    (A, "dishonest_share"): (0.4, 2, 5, 5),
-    (B, "dishonest_share"): (0.0, 0, 3, 3),
-    (P, "dishonest_share"): (2 / 9, 2, 9, 9),
-    # 履约践诺 records to 06-30 by record region: A C06 = 1 of 6 entities; B C07 C08 = 2 of 4
-    # (C09 is dated in July); P + C10 = 4 of 11
+    (P, "tax_refund_workdays_median"): (0.6875, None, None, 5),
+    # surviving local market entities of every type (个体工商户 included): A U01 U02 U03 U04 U06
+    # U08 = 6, listed U04 (C01) and U06 (C03) = 2; B U09 U10 U11 U13 = 4, none listed (X99 is
+    # not an entity) -> 0 of 4 = 0; P 2 of 11 (+ U14)
+    (A, "dishonest_share"): (2 / 6, 2, 6, 6),
+    (B, "dishonest_share"): (0.0, 0, 4, 4),
+    (P, "dishonest_share"): (2 / 11, 2, 11, 11),
+    # 履约践诺 records to 06-30 of surviving local entities: A C06 (U01) = 1 of 6; B C07 (U09)
+    # = 1 of 4 (C08's X98 is no local entity, C09 is dated in July); P + C10 (U14) = 3 of 11
     (A, "fulfilment_share"): (1 / 6, 1, 6, 6),
-    (B, "fulfilment_share"): (0.5, 2, 4, 4),
-    (P, "fulfilment_share"): (4 / 11, 4, 11, 11),
+    (B, "fulfilment_share"): (0.25, 1, 4, 4),
+    (P, "fulfilment_share"): (3 / 11, 3, 11, 11),
     # June rows by record region, USCC in core: A tax T01 T02 T03 (T04 X97 not), credit C02 C03
-    # C06, real estate R01 (R02 X96 not) = 7 of 9; B tax T05 T06, credit none of C05 C08,
-    # real estate R04 R06 = 4 of 6; P + T08 + C10 = 13 of 17
-    (A, "cross_dept_match_rate"): (7 / 9, 7, 9, 9),
-    (B, "cross_dept_match_rate"): (4 / 6, 4, 6, 6),
-    (P, "cross_dept_match_rate"): (13 / 17, 13, 17, 17),
+    # C06, real estate R01 R07 R08 R11 (R02 X96 not; R12 is open) = 10 of 12; B tax T05 T06,
+    # credit none of C05 C08, real estate R04 R06 R09 R10 = 6 of 8; P + T08 + C10 = 18 of 22
+    (A, "cross_dept_match_rate"): (10 / 12, 10, 12, 12),
+    (B, "cross_dept_match_rate"): (6 / 8, 6, 8, 8),
+    (P, "cross_dept_match_rate"): (18 / 22, 18, 22, 22),
 }
 
+# beside each June median: (region, indicator, breakdown) -> (within_limit_share, p90_value,
+# cases_without_time, backlog_open, backlog_oldest_workdays). Limits: 0.5 working days for
+# start-up and real estate, 3 for refunds.
+EXPECTED_JUNE_DURATIONS = {
+    # start-up A {0.25, 0.5}: p90 0.25 + 0.9 * 0.25; U03 without time
+    (A, "startup_workdays_median", ""): (1.0, 0.475, 1, 0, None),
+    # B {0, 1.0, 2.0}: p90 at 1.8 -> 1.0 + 0.8 * 1.0
+    (B, "startup_workdays_median", ""): (1 / 3, 1.8, 0, 0, None),
+    # P {0, 0.25, 0.375, 0.5, 1.0, 2.0}: p90 at 4.5 -> 1.0 + 0.5 * 1.0; 4 of 6 within 0.5
+    (P, "startup_workdays_median", ""): (4 / 6, 1.5, 1, 0, None),
+    # real estate A {0, 0, 0, 0.4375, 0.9375}: p90 at 3.6 -> 0.4375 + 0.6 * 0.5; R12 open
+    (A, "re_enterprise_workdays_median", ""): (0.8, 0.7375, 0, 1, 1.9375),
+    # B {0, 0.25, 0.5625}: p90 at 1.8 -> 0.25 + 0.8 * 0.3125; R10 without time; R05 open
+    (B, "re_enterprise_workdays_median", ""): (2 / 3, 0.5, 1, 1, 0.25),
+    # P {0, 0, 0, 0, 0.25, 0.4375, 0.5625, 0.9375}: p90 at 6.3 -> 0.5625 + 0.3 * 0.375; the
+    # oldest open case is R12
+    (P, "re_enterprise_workdays_median", ""): (0.75, 0.675, 1, 2, 1.9375),
+    # per 登记类型
+    (A, "re_enterprise_workdays_median", TRANSFER): (0.5, 0.8875, 0, 1, 1.9375),
+    (A, "re_enterprise_workdays_median", SEIZURE): (1.0, 0.0, 0, 0, None),
+    (A, "re_enterprise_workdays_median", DISCHARGE): (1.0, 0.0, 0, 0, None),
+    (B, "re_enterprise_workdays_median", TRANSFER): (0.5, 0.53125, 1, 1, 0.25),
+    (B, "re_enterprise_workdays_median", DISCHARGE): (1.0, 0.0, 0, 0, None),
+    # P 转移登记 {0.25, 0.4375, 0.5625, 0.9375}: p90 at 2.7 -> 0.5625 + 0.7 * 0.375
+    (P, "re_enterprise_workdays_median", TRANSFER): (0.5, 0.825, 1, 2, 1.9375),
+    (P, "re_enterprise_workdays_median", SEIZURE): (1.0, 0.0, 0, 0, None),
+    (P, "re_enterprise_workdays_median", DISCHARGE): (1.0, 0.0, 0, 0, None),
+    # refunds A {0, 0.25, 0.6875, 1.0}: p90 at 2.7 -> 0.6875 + 0.7 * 0.3125
+    (A, "tax_refund_workdays_median", ""): (1.0, 0.90625, 0, 0, None),
+    (B, "tax_refund_workdays_median", ""): (1.0, 2.0, 1, 0, None),
+    # P {0, 0.25, 0.6875, 1.0, 2.0}: p90 at 3.6 -> 1.0 + 0.6 * 1.0
+    (P, "tax_refund_workdays_median", ""): (1.0, 1.6, 1, 0, None),
+}
+# the breakdown rows: (region, 登记类型) -> (median, sample size)
+EXPECTED_JUNE_BREAKDOWN = {
+    (A, TRANSFER): (0.6875, 2),
+    (A, SEIZURE): (0.0, 2),
+    (A, DISCHARGE): (0.0, 1),
+    (B, TRANSFER): (0.40625, 2),
+    (B, DISCHARGE): (0.0, 1),
+    (P, TRANSFER): (0.5, 4),
+    (P, SEIZURE): (0.0, 2),
+    (P, DISCHARGE): (0.0, 2),
+}
+OVERALL_ROWS = 40
+JUNE_ROWS = OVERALL_ROWS + len(EXPECTED_JUNE_BREAKDOWN)
+
 # May 2024 (for previous_value), everything that has data:
-# surviving at 05-31: A U04 U05 U06 U07 = 4 (all 企业), B U08 U11 = 2 (企业), P 6;
+# nobody was established in May: new entities 0 everywhere (registration covers May);
+# surviving at 05-31: A U04 U05 U06 U07 = 4, B U08 U11 = 2, C 0, P 6;
 # listed at 05-31: U04 (C01) and U05 (C04) -> A 2/4, B 0/2, P 2/6;
-# 履约践诺 to 05-31: C07 (B) -> A 0/4, B 1/2, P 1/6;
+# 履约践诺 to 05-31 of surviving entities: none (C07's U09 was established in June) -> 0 of N;
 # filings in May: T07 (B, online, U11 in core) -> tax_online B 1/1; its refund (Tue 05-28, one
 # full day) -> 1.0; credit records dated in May: C04 (A, U05 in core) -> cross-dept A 1/1, B 1/1
+NO_NEW_ENTITIES = {(region, "new_entities"): 0 for region in REGIONS}
 EXPECTED_MAY_VALUES = {
+    **NO_NEW_ENTITIES,
+    (C, "surviving_entities"): 0,
     (A, "surviving_entities"): 4,
     (B, "surviving_entities"): 2,
     (P, "surviving_entities"): 6,
@@ -201,8 +286,8 @@ EXPECTED_MAY_VALUES = {
     (B, "dishonest_share"): 0.0,
     (P, "dishonest_share"): 2 / 6,
     (A, "fulfilment_share"): 0.0,
-    (B, "fulfilment_share"): 0.5,
-    (P, "fulfilment_share"): 1 / 6,
+    (B, "fulfilment_share"): 0.0,
+    (P, "fulfilment_share"): 0.0,
     (A, "cross_dept_match_rate"): 1.0,
     (B, "cross_dept_match_rate"): 1.0,
     (P, "cross_dept_match_rate"): 1.0,
@@ -210,6 +295,8 @@ EXPECTED_MAY_VALUES = {
 # June 2023 (for last_year_value): surviving at 2023-06-30: A U04 U05 U06 U07 = 4, B U08 = 1
 # (U11 was established in 2023-09), P = 5; nobody listed yet and no 履约践诺 records -> 0 of N
 EXPECTED_JUNE_2023_VALUES = {
+    **NO_NEW_ENTITIES,
+    (C, "surviving_entities"): 0,
     (A, "surviving_entities"): 4,
     (B, "surviving_entities"): 1,
     (P, "surviving_entities"): 5,
@@ -261,7 +348,7 @@ def seed_core(engine: Engine) -> None:
                 }
             )
         _, kind, region, established, status, status_date, updated_at = versions[-1]
-        submitted, issued, channel = REGISTRATION_TIMES.get(uscc, (NAT, NAT, None))
+        submitted, issued, channel, event_type = REGISTRATION_TIMES.get(uscc, (NAT, NAT, None, "设立"))
         registration_rows.append(
             {
                 "uscc": uscc,
@@ -272,6 +359,9 @@ def seed_core(engine: Engine) -> None:
                 "established_date": established,
                 "submitted_at": submitted,
                 "issued_at": issued,
+                "submitted_at_date_only": DATE_ONLY.get(uscc) == "submitted_at",
+                "issued_at_date_only": DATE_ONLY.get(uscc) == "issued_at",
+                "event_type": event_type,
                 "channel": channel,
                 "status": status,
                 "status_date": status_date,
@@ -290,6 +380,8 @@ def seed_core(engine: Engine) -> None:
             "channel": channel,
             "refund_requested_at": requested or NAT,
             "refund_completed_at": completed or NAT,
+            "refund_requested_at_date_only": DATE_ONLY.get(fid) == "refund_requested_at",
+            "refund_completed_at_date_only": DATE_ONLY.get(fid) == "refund_completed_at",
             "updated_at": (completed or filed) + dt.timedelta(hours=1),
             "batch_id": "seed",
             "changed_at": SEEDED_AT,
@@ -316,15 +408,17 @@ def seed_core(engine: Engine) -> None:
             "unit_code": f"152921001001GB{n:05d}F00010001",
             "applicant_type": kind,
             "applicant_uscc": applicant,
-            "registration_type": "转移登记",
+            "registration_type": case_type,
             "region_code": region,
             "submitted_at": submitted,
-            "completed_at": completed,
-            "updated_at": completed + dt.timedelta(hours=1),
+            "completed_at": completed or NAT,
+            "submitted_at_date_only": DATE_ONLY.get(cid) == "submitted_at",
+            "completed_at_date_only": DATE_ONLY.get(cid) == "completed_at",
+            "updated_at": (completed or submitted) + dt.timedelta(hours=1),
             "batch_id": "seed",
             "changed_at": SEEDED_AT,
         }
-        for n, (cid, kind, applicant, region, submitted, completed) in enumerate(REAL_ESTATE_CASES)
+        for n, (cid, kind, applicant, region, case_type, submitted, completed) in enumerate(REAL_ESTATE_CASES)
     ]
     with engine.begin() as conn:
         for table, rows in (
@@ -383,14 +477,15 @@ def _none_if_nan(value):
 
 def test_june_snapshot_matches_hand_computed_values(engine: Engine) -> None:
     run = indicators.compute_snapshot(engine, "2024-06")
-    assert (run.month, run.version, run.status, run.row_count) == ("2024-06", 1, "published", 40)
-    shown = indicators.show(engine, "2024-06")
-    assert len(shown) == 40
+    assert (run.month, run.version, run.status, run.row_count) == ("2024-06", 1, "published", JUNE_ROWS)
+    every = indicators.show(engine, "2024-06")
+    assert len(every) == JUNE_ROWS
+    shown = every[every["breakdown"] == ""]
     catalog = [d.code for d in indicators.load_catalog()]
     # sorted by region, then catalog order
     assert list(shown["region_code"]) == [r for r in sorted(REGIONS) for _ in catalog]
     assert list(shown["indicator_code"][:10]) == catalog
-    assert set(shown["version"]) == {1}
+    assert set(every["version"]) == {1}
     for row in shown.itertuples(index=False):
         key = (row.region_code, row.indicator_code)
         value, numerator, denominator, sample_size = EXPECTED_JUNE.get(key, (None, None, None, 0))
@@ -403,31 +498,66 @@ def test_june_snapshot_matches_hand_computed_values(engine: Engine) -> None:
         assert row.sample_size == sample_size, key
         assert _none_if_nan(row.target) == TARGETS.get(row.indicator_code), key
         assert row.previous_value is None or pd.isna(row.previous_value), key  # May not published
+    _assert_duration_columns(every)
+
+
+def _assert_duration_columns(every: pd.DataFrame) -> None:
+    columns = ["within_limit_share", "p90_value", "cases_without_time", "backlog_open", "backlog_oldest_workdays"]
+    for row in every.itertuples(index=False):
+        key = (row.region_code, row.indicator_code, row.breakdown)
+        got = tuple(_none_if_nan(getattr(row, column)) for column in columns)
+        want = EXPECTED_JUNE_DURATIONS.get(key, (None,) * len(columns))
+        assert got == tuple(pytest.approx(v) if v is not None else None for v in want), key
+        if row.breakdown:
+            assert (row.value, row.sample_size) == pytest.approx(
+                EXPECTED_JUNE_BREAKDOWN[(row.region_code, row.breakdown)]), key
+            assert row.indicator_code == "re_enterprise_workdays_median", key
 
 
 def test_no_data_is_null_and_zero_of_n_is_zero(engine: Engine) -> None:
     indicators.compute_snapshot(engine, "2024-06")
     shown = indicators.show(engine, "2024-06", region=C).set_index("indicator_code")
     assert len(shown) == 10
-    assert shown["value"].isna().all()  # 额济纳旗 has no rows: no value, never zero
+    counts = ["new_entities", "surviving_entities"]
+    # 额济纳旗 has no rows: no value, never zero, except a count whose department delivered
+    assert (shown.loc[counts, "value"] == 0.0).all()
+    assert shown.drop(index=counts)["value"].isna().all()
     assert (shown["sample_size"] == 0).all()
     assert shown["meets_target"].isna().all()
     b = indicators.show(engine, "2024-06", region=B).set_index("indicator_code")
+    b = b[b["breakdown"] == ""]
     assert b.loc["tax_online_rate", "value"] == 0.0  # 0 of 2
-    assert b.loc["dishonest_share", "value"] == 0.0  # 0 of 3
+    assert b.loc["dishonest_share", "value"] == 0.0  # 0 of 4
+
+
+def test_a_count_is_no_data_when_its_department_did_not_deliver(engine: Engine) -> None:
+    # nobody delivered registrations after 2024-07-05: August is not covered, so its counts are
+    # "no data" (null), not 0 and not a stock of stale rows, in every region
+    indicators.compute_snapshot(engine, "2024-08")
+    shown = indicators.show(engine, "2024-08").set_index(["region_code", "indicator_code"])
+    for region in REGIONS:
+        for count in ("new_entities", "surviving_entities"):
+            assert pd.isna(shown.loc[(region, count), "value"]), (region, count)
+    assert shown.loc[(A, "surviving_entities"), "sample_size"] == 5  # U06 left on 07-05
+    assert shown.loc[(A, "dishonest_share"), "value"] == pytest.approx(1 / 5)  # a ratio still has its rows
 
 
 def test_meets_target(engine: Engine) -> None:
     indicators.compute_snapshot(engine, "2024-06")
     shown = indicators.show(engine, "2024-06").set_index(["region_code", "indicator_code"])
+    shown = shown[shown["breakdown"] == ""]
     meets = shown["meets_target"]
-    assert meets[(A, "startup_workdays_median")] is True  # 0.5 <= 0.5
-    assert meets[(B, "startup_workdays_median")] is False  # 1.0 > 0.5
-    assert meets[(P, "startup_workdays_median")] is True
-    assert meets[(A, "re_enterprise_workdays_median")] is False  # 0.6875
-    assert meets[(B, "re_enterprise_workdays_median")] is True  # 0.40625
-    assert meets[(P, "full_e_registration_rate")] is False  # 4/7 < 0.95
-    assert meets[(B, "tax_online_rate")] is False  # 0 < 0.9
+    # fewer than 5 cases (minimum_sample in indicators.yaml): 样本不足, whatever the value
+    assert meets[(A, "startup_workdays_median")] is None  # 0.375 of 2 cases
+    assert meets[(B, "startup_workdays_median")] is None  # 1.0 of 3 cases
+    assert meets[(P, "startup_workdays_median")] is True  # 0.4375 <= 0.5, 6 cases
+    assert meets[(A, "re_enterprise_workdays_median")] is True  # 0 <= 0.5, 5 cases
+    assert meets[(B, "re_enterprise_workdays_median")] is None  # 3 cases
+    assert meets[(P, "re_enterprise_workdays_median")] is True  # 0.125, 8 cases
+    assert meets[(P, "full_e_registration_rate")] is False  # 4/7 < 0.95, 7 approvals
+    assert meets[(A, "full_e_registration_rate")] is None  # 3 approvals
+    assert meets[(P, "tax_online_rate")] is False  # 3/7 < 0.9
+    assert meets[(B, "tax_online_rate")] is None  # 0 of 2 filings
     assert meets[(A, "new_entities")] is None  # no target
     assert meets[(C, "startup_workdays_median")] is None  # no value
 
@@ -450,7 +580,8 @@ def test_rerun_writes_a_new_version_and_keeps_the_old_one(engine: Engine) -> Non
 
 def _assert_values(shown: pd.DataFrame, column: str, expected: dict) -> None:
     """Every region x indicator of `shown` has the expected value in `column`, else null."""
-    assert len(shown) == 40
+    shown = shown[shown["breakdown"] == ""]
+    assert len(shown) == OVERALL_ROWS
     for row in shown.itertuples(index=False):
         key = (row.region_code, row.indicator_code)
         want = expected.get(key)
@@ -561,8 +692,19 @@ def test_reference_tables_are_idempotent(engine: Engine) -> None:
     assert counts() == (10, 365 + 182, 2)
     with engine.connect() as conn:
         flags = dict(conn.execute(text("select day, is_working_day from ops.work_calendar")).all())
+        sources = set(conn.execute(text("select distinct source from ops.work_calendar")).scalars())
     assert flags[D(2024, 6, 10)] is False  # 端午节
     assert flags[D(2024, 6, 11)] is True
+    assert len(sources) == 1 and "chinesecalendar" in sources.pop()
+
+
+def test_a_snapshot_run_records_its_calendar_source(engine: Engine) -> None:
+    run = indicators.compute_snapshot(engine, "2024-06")
+    with engine.connect() as conn:
+        source = conn.execute(
+            text("select calendar_source from ops.snapshot_run where run_id = :run_id"), {"run_id": run.run_id}
+        ).scalar_one()
+    assert source.startswith("2023: chinesecalendar") and "; 2024: chinesecalendar" in source
 
 
 def test_calendar_gap_is_an_error(engine: Engine) -> None:
@@ -605,5 +747,5 @@ def test_duckdb_and_postgres_agree(duckdb_settings: Settings, postgres_settings:
         finally:
             engine.dispose()
     duck, postgres = frames
-    assert len(duck) == 40
+    assert len(duck) == JUNE_ROWS
     pd.testing.assert_frame_equal(duck, postgres, check_dtype=False, check_exact=False, rtol=1e-12)

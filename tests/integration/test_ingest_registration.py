@@ -29,7 +29,7 @@ REP_ID = "152921199001011235"  # valid GB 11643 check digit
 def row(uscc, name, region, established, status="存续", updated="2024-06-30 10:00:00", status_date="",
         submitted="2024-06-03 09:00:00", issued="2024-06-03 11:00:00", etype="企业"):
     return [uscc, "", name, etype, "张三", REP_ID, region, "I6510", "1,000.00", established, submitted,
-            issued, "全程电子化", status, status_date, updated]
+            issued, "全程电子化", "", status, status_date, updated]
 
 
 def write_gb18030(path: Path, rows: list[list[str]]) -> Path:
@@ -204,13 +204,14 @@ def test_the_two_stock_and_flow_indicators_per_region(warehouse_settings, depart
     compute_snapshot(engine, "2024-06")
     values = {(r.region_code, r.indicator_code): r.value for r in show(engine, "2024-06").itertuples()}
     engine.dispose()
-    # new in June: the left-banner company (06-03) and shop (06-05); nothing new elsewhere (no rows: null)
+    # new in June: the left-banner company (06-03) and shop (06-05); the registration file covers
+    # June, so a banner where nothing was set up counts 0, not "no data" (docs/indicators.md)
     assert values[("152921", "new_entities")] == 2
     assert values[("152900", "new_entities")] == 2
-    assert pd.isna(values[("152922", "new_entities")]) and pd.isna(values[("152923", "new_entities")])
+    assert values[("152922", "new_entities")] == 0 and values[("152923", "new_entities")] == 0
     # alive at June end: both left-banner entities, the 2023 right-banner company; the Ejina
-    # company was deregistered on 06-20, so Ejina has no surviving entity left (null, not zero)
+    # company was deregistered on 06-20, so Ejina has no surviving entity left (0)
     assert values[("152921", "surviving_entities")] == 2
     assert values[("152922", "surviving_entities")] == 1
-    assert pd.isna(values[("152923", "surviving_entities")])
+    assert values[("152923", "surviving_entities")] == 0
     assert values[("152900", "surviving_entities")] == 3

@@ -122,13 +122,17 @@ ENTRY = """
     target_operator: ">="
     definition: 测试。Test.
     policy_reference: null
+    policy_limit: null
+    breakdown_name: null
+    datasets: [tax_filing]
 """
 
 
 def test_catalog_from_another_file(tmp_path: Path) -> None:
     (only,) = load_catalog(_write(tmp_path, "indicators:" + ENTRY))
     assert only == IndicatorDef(
-        "x_rate", "测试", "Test", "ratio", "higher_is_better", 0.9, ">=", "测试。Test.", None
+        "x_rate", "测试", "Test", "ratio", "higher_is_better", 0.9, ">=", "测试。Test.", None, None, None,
+        ("tax_filing",),
     )
 
 
@@ -144,6 +148,11 @@ def test_catalog_from_another_file(tmp_path: Path) -> None:
         ("indicators:" + ENTRY.replace("    policy_reference: null\n", ""), "missing keys"),
         ("indicators:" + ENTRY + "    colour: red\n", "unknown keys"),
         ("indicators: [", "not valid YAML"),
+        ("indicators:" + ENTRY.replace("policy_limit: null", "policy_limit: -1"), "policy_limit"),
+        ("indicators:" + ENTRY.replace("datasets: [tax_filing]", "datasets: [taxes]"), "datasets must be"),
+        ("indicators:" + ENTRY.replace("datasets: [tax_filing]", "datasets: []"), "datasets must be"),
+        ("indicators:" + ENTRY.replace("breakdown_name: null", 'breakdown_name: " "'), "breakdown_name"),
+        ("minimum_samples: 3\nindicators:" + ENTRY, "unknown keys"),
     ],
 )
 def test_bad_catalogs_are_rejected(tmp_path: Path, body: str, message: str) -> None:
@@ -151,3 +160,32 @@ def test_bad_catalogs_are_rejected(tmp_path: Path, body: str, message: str) -> N
     with pytest.raises(ValueError, match=message) as caught:
         load_catalog(path)
     assert str(path) in str(caught.value)
+
+
+def test_minimum_sample(tmp_path: Path) -> None:
+    from bizenv.indicators import load_minimum_sample
+
+    assert load_minimum_sample() == 5
+    assert load_minimum_sample(_write(tmp_path, "minimum_sample: 12\nindicators:" + ENTRY)) == 12
+    assert load_minimum_sample(_write(tmp_path, "indicators:" + ENTRY)) == 5  # the default
+    with pytest.raises(ValueError, match="minimum_sample must be a whole number"):
+        load_minimum_sample(_write(tmp_path, "minimum_sample: 0\nindicators:" + ENTRY))
+
+
+def test_policy_definitions_are_in_the_catalog() -> None:
+    by_code = {d.code: d for d in load_catalog()}
+    startup = by_code["startup_workdays_median"]
+    assert startup.name_zh == "企业设立登记时长"
+    # the steps of the full 企业开办 chain it covers, and those it does not
+    for step in ("登记", "刻章", "申领发票", "社保登记"):
+        assert step in startup.definition
+    assert "设立" in startup.definition and startup.policy_limit == 0.5
+    assert "个体工商户" in by_code["dishonest_share"].definition
+    assert "本地存续" in by_code["fulfilment_share"].definition
+    estate = by_code["re_enterprise_workdays_median"]
+    assert (estate.breakdown_name, estate.policy_limit) == ("登记类型", 0.5)
+    assert by_code["tax_refund_workdays_median"].policy_limit == 3.0
+    for d in by_code.values():
+        assert d.policy_reference, d.code
+        assert (d.policy_limit is not None) == d.is_duration, d.code
+    assert by_code["new_entities"].is_count and by_code["new_entities"].datasets == ("registration",)

@@ -49,6 +49,7 @@ DESIGN_COLUMNS = {
         "submitted_at",
         "issued_at",
         "channel",
+        "event_type",
         "status",
         "status_date",
         "updated_at",

@@ -225,3 +225,51 @@ def test_code_checks_name_each_identifier_rule():
         (5, "legal_rep_id", "resident_id", "****"),
         (4, "legacy_reg_no", "legacy_reg_no_format", "12345"),
     }
+
+
+def test_a_date_without_a_time_of_day_is_told_apart_from_midnight():
+    from bizenv.standardize import date_without_time
+
+    values = pd.Series(["2024-06-04", "2024/6/4", "2024年6月4日", "20240604", "45447", "２０２４－０６－０４",
+                        "2024-06-04 00:00:00", "2024-06-04 09:30", "2024年6月4日 9时30分", "45447.5",
+                        "2024-06-04T00:00:00+08:00", "", None])
+    assert date_without_time(values).tolist() == [True] * 6 + [False] * 7
+
+
+def _registration_rows(**columns):
+    base = {"source_row": [2], "uscc": ["91152921MA0M000012"], "name": ["驼峰科技有限公司"], "entity_type": ["企业"],
+            "region_code": ["152921"], "established_date": ["2024-06-04"], "status": ["存续"],
+            "updated_at": ["2024-06-05 10:00:00"], "submitted_at": ["2024-06-03 09:00"],
+            "issued_at": ["2024-06-04"], "event_type": [None]}
+    base.update(columns)
+    raw = pd.DataFrame({c.name: [None] * len(base["source_row"]) for c in REGISTRATION.columns})
+    for name, values in base.items():
+        raw[name] = pd.Series(values, dtype="str" if name != "source_row" else "int64")
+    return raw
+
+
+def test_a_date_only_approval_loads_with_its_flag_and_no_failure():
+    result = standardize(REGISTRATION, _registration_rows())
+    row = result.rows.iloc[0]
+    assert row["issued_at"] == pd.Timestamp("2024-06-04")
+    assert bool(row["issued_at_date_only"]) is True
+    assert bool(row["submitted_at_date_only"]) is False
+    assert result.failures.empty
+
+
+def test_event_type_is_derived_only_when_the_department_did_not_send_it():
+    raw = _registration_rows(
+        source_row=[2, 3, 4, 5, 6],
+        uscc=["A"] * 5, name=["甲"] * 5, entity_type=["企业"] * 5, region_code=["152921"] * 5,
+        updated_at=["2024-07-01 10:00:00"] * 5,
+        # 成立日期 within the application -> 设立; outside it -> the exit its status records, or 变更
+        established_date=["2024-06-04", "2020-01-01", "2020-01-01", "2020-01-01", "2024-06-04"],
+        status=["存续", "注销", "迁出", "存续", "存续"],
+        submitted_at=["2024-06-03 09:00", "2024-06-20 09:00", "2024-06-20 09:00", "2024-06-20 09:00",
+                      "2024-06-03 09:00"],
+        issued_at=["2024-06-04 10:00", "2024-06-21 10:00", "2024-06-21 10:00", "2024-06-21 10:00",
+                   "2024-06-04 10:00"],
+        event_type=[None, None, None, None, "迁入"],
+    )
+    rows = standardize(REGISTRATION, raw).rows
+    assert rows["event_type"].tolist() == ["设立", "注销", "迁出", "变更", "迁入"]

@@ -29,6 +29,7 @@ def _row(n: int, **changes: str) -> dict[str, str]:
         "submitted_at": "2024-06-03 09:00:00",
         "issued_at": "2024-06-03 11:00:00",
         "channel": "全程电子化",
+        "event_type": "",
         "status": "存续",
         "status_date": "",
         "updated_at": "2024-06-30 10:00:00",

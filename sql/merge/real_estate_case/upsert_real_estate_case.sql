@@ -1,8 +1,8 @@
 -- the latest staged version of each record replaces an older core row, never a newer one
 insert into core.real_estate_case (
     case_id, unit_code, applicant_type, applicant_uscc, applicant_id_hash, applicant_id_masked,
-    registration_type, region_code, submitted_at, completed_at, channel, updated_at, batch_id,
-    changed_at
+    registration_type, region_code, submitted_at, completed_at, submitted_at_date_only,
+    completed_at_date_only, channel, updated_at, batch_id, changed_at
 )
 with ranked as (
     select
@@ -13,8 +13,8 @@ with ranked as (
 )
 select
     case_id, unit_code, applicant_type, applicant_uscc, applicant_id_hash, applicant_id_masked,
-    registration_type, region_code, submitted_at, completed_at, channel, updated_at, batch_id,
-    cast(:changed_at as timestamp)
+    registration_type, region_code, submitted_at, completed_at, submitted_at_date_only,
+    completed_at_date_only, channel, updated_at, batch_id, cast(:changed_at as timestamp)
 from ranked
 where recency = 1
 on conflict (case_id) do update set
@@ -27,6 +27,8 @@ on conflict (case_id) do update set
     region_code = excluded.region_code,
     submitted_at = excluded.submitted_at,
     completed_at = excluded.completed_at,
+    submitted_at_date_only = excluded.submitted_at_date_only,
+    completed_at_date_only = excluded.completed_at_date_only,
     channel = excluded.channel,
     updated_at = excluded.updated_at,
     batch_id = excluded.batch_id,

@@ -32,6 +32,9 @@ when matched and s.updated_at > c.updated_at then update set
     established_date = s.established_date,
     submitted_at = s.submitted_at,
     issued_at = s.issued_at,
+    submitted_at_date_only = s.submitted_at_date_only,
+    issued_at_date_only = s.issued_at_date_only,
+    event_type = s.event_type,
     channel = s.channel,
     status = s.status,
     status_date = s.status_date,
@@ -41,11 +44,12 @@ when matched and s.updated_at > c.updated_at then update set
 when not matched then insert (
     uscc, legacy_reg_no, name, name_key, entity_type, legal_rep_name, legal_rep_id_hash,
     legal_rep_id_masked, region_code, industry_code, registered_capital, established_date,
-    submitted_at, issued_at, channel, status, status_date, updated_at, batch_id, changed_at
+    submitted_at, issued_at, submitted_at_date_only, issued_at_date_only, event_type, channel, status,
+    status_date, updated_at, batch_id, changed_at
 ) values (
     s.uscc, s.legacy_reg_no, s.name, s.name_key, s.entity_type, s.legal_rep_name, s.legal_rep_id_hash,
     s.legal_rep_id_masked, s.region_code, s.industry_code, cast(s.registered_capital as numeric(18, 4)),
     s.established_date,
-    s.submitted_at, s.issued_at, s.channel, s.status, s.status_date, s.updated_at, s.batch_id,
-    cast(:changed_at as timestamp)
+    s.submitted_at, s.issued_at, s.submitted_at_date_only, s.issued_at_date_only, s.event_type, s.channel,
+    s.status, s.status_date, s.updated_at, s.batch_id, cast(:changed_at as timestamp)
 )

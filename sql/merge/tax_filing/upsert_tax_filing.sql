@@ -1,7 +1,8 @@
 -- the latest staged version of each record replaces an older core row, never a newer one
 insert into core.tax_filing (
     filing_id, uscc, region_code, tax_period, filed_at, channel, tax_amount,
-    refund_requested_at, refund_completed_at, updated_at, batch_id, changed_at
+    refund_requested_at, refund_completed_at, refund_requested_at_date_only, refund_completed_at_date_only,
+    updated_at, batch_id, changed_at
 )
 with ranked as (
     select
@@ -12,8 +13,8 @@ with ranked as (
 )
 select
     filing_id, uscc, region_code, tax_period, filed_at, channel, cast(tax_amount as numeric(18, 2)),
-    refund_requested_at, refund_completed_at, updated_at, batch_id,
-    cast(:changed_at as timestamp)
+    refund_requested_at, refund_completed_at, refund_requested_at_date_only, refund_completed_at_date_only,
+    updated_at, batch_id, cast(:changed_at as timestamp)
 from ranked
 where recency = 1
 on conflict (filing_id) do update set
@@ -25,6 +26,8 @@ on conflict (filing_id) do update set
     tax_amount = excluded.tax_amount,
     refund_requested_at = excluded.refund_requested_at,
     refund_completed_at = excluded.refund_completed_at,
+    refund_requested_at_date_only = excluded.refund_requested_at_date_only,
+    refund_completed_at_date_only = excluded.refund_completed_at_date_only,
     updated_at = excluded.updated_at,
     batch_id = excluded.batch_id,
     changed_at = excluded.changed_at
