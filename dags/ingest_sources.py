@@ -9,7 +9,10 @@ watermark advances only after the merge commits. Its outlet is the core dataset'
 
 Outages of the source or the warehouse are retried with exponential backoff. Anything else
 fails at once: a batch rejected for its content (missing columns, too many bad rows: see
-`bizenv quarantine list`), a refused request (HTTP 4xx, a missing table) or a defect.
+`bizenv quarantine list`), a refused request (HTTP 4xx, a TLS certificate that does not
+verify, a missing table), an unwritable directory or a defect. A run is stopped after the
+source's `execution_timeout_minutes` (default 120). An invalid entry of `sources.yaml` gets no
+DAG and is reported among this file's import warnings; the other sources keep theirs.
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ def build_ingest_dag(source):
         },
     )
     def ingest_dag():
-        @task(task_id="extract_validate_merge", outlets=[Asset(dataset_asset_uri(source.dataset))])
+        @task(task_id="extract_validate_merge", outlets=[Asset(dataset_asset_uri(source.dataset))],
+              execution_timeout=source.execution_timeout)
         def extract_validate_merge() -> list[dict]:
             from bizenv_airflow.ingest import ingest_department_source
 

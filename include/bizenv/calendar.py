@@ -22,9 +22,12 @@ from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import version
 from pathlib import Path
+from typing import Annotated
 
 import chinese_calendar
 import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core import ErrorDetails
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 DEFAULT_OFFICE_HOURS_PATH = CONFIG_DIR / "office_hours.yaml"
@@ -196,6 +199,102 @@ _DatesAsText.yaml_implicit_resolvers = {
 }
 
 
+def _notice_number(value: object) -> str:
+    if value in (None, ""):
+        raise ValueError("notice number is missing")
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"notice number must be text such as 国办发明电〔2024〕12号, got {value!r}")
+    return value.strip()
+
+
+def _notice_date(value: object) -> dt.date:
+    if value in (None, ""):
+        raise ValueError("notice date is missing")
+    return _parse_date(value, "notice date")
+
+
+def _notice_url(value: object) -> str:
+    if value in (None, ""):
+        raise ValueError("notice url is missing")
+    if not isinstance(value, str) or not value.strip().startswith(("https://", "http://")):
+        raise ValueError(f"notice url must be the notice's http(s) address, got {value!r}")
+    return value.strip()
+
+
+class _NoticeModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    number: Annotated[str, BeforeValidator(_notice_number)]
+    date: Annotated[dt.date, BeforeValidator(_notice_date)]
+    url: Annotated[str, BeforeValidator(_notice_url)]
+
+
+class _YearModel(BaseModel):
+    """One year as the notice publishes it; that its days lie in the year and agree with the
+    reference packages is checked afterwards (_checked_year, _check_against_references)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    notice: _NoticeModel
+    days_off: frozenset[dt.date]
+    makeup_working_days: frozenset[dt.date]
+
+    @field_validator("days_off", "makeup_working_days", mode="before")
+    @classmethod
+    def _dates_and_ranges(cls, value: object, info: ValidationInfo) -> set[dt.date]:
+        return _parse_days(value, info.field_name)
+
+
+# the keys of `years` are the years themselves: a strict int, so that "2025" or true is refused
+Year = Annotated[int, Field(strict=True, ge=1000, le=9999)]
+
+
+class _CalendarModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    years: dict[Year, _YearModel] | None
+
+
+_ENTRY_KEYS = set(_YearModel.model_fields)
+_NOTICE_KEYS = set(_NoticeModel.model_fields)
+
+
+def _describe_calendar(error: ValidationError, data: Mapping[str, object]) -> str:
+    """The first problem in the words of the file's header: the year, then the field. Within a
+    year the shape comes first (its keys, then the notice's), as a reader would fix it."""
+    problems = error.errors(include_url=False)
+    first = problems[0]
+    loc = tuple(first["loc"])
+    if not loc or (len(loc) == 1 and first["type"] in ("missing", "extra_forbidden")):
+        return "expected a mapping with exactly one key, 'years'"
+    if len(loc) == 1:
+        return "'years' must map each year to its entry"
+    year = loc[1]
+    if len(loc) == 3 and loc[2] == "[key]":
+        return f"year {year!r} is not a four-digit year"
+    ours = [p for p in problems if len(p["loc"]) >= 2 and p["loc"][1] == year and p["loc"][:1] == ("years",)]
+    entry = data["years"][year]  # type: ignore[index]
+
+    def at(depth: int, *kinds: str) -> list[ErrorDetails]:
+        return [p for p in ours if len(p["loc"]) == depth and p["type"] in kinds]
+
+    if at(2, "model_type") or at(3, "missing", "extra_forbidden"):
+        keys = sorted(entry, key=str) if isinstance(entry, dict) else type(entry).__name__
+        return f"year {year}: expected exactly the keys {sorted(_ENTRY_KEYS)}, got {keys}"
+    if at(3, "model_type"):
+        return f"year {year}: notice must be a mapping {{number, date, url}}"
+    unknown = at(4, "extra_forbidden")
+    if unknown:
+        names = sorted((str(p["loc"][-1]) for p in unknown), key=str)
+        return f"year {year}: notice has unknown keys {names}; expected {sorted(_NOTICE_KEYS)}"
+    missing = at(4, "missing")
+    if missing:
+        return f"year {year}: notice {min(str(p['loc'][-1]) for p in missing)} is missing"
+    problem = ours[0]
+    context = problem.get("ctx") or {}
+    return f"year {year}: {_one_line(context.get('error', problem['msg']))}"
+
+
 def _parse_work_calendar(path: Path, content: bytes) -> dict[int, CalendarYear]:
     def fail(message: str) -> ValueError:
         return ValueError(f"invalid working-day calendar {path}: {message}")
@@ -204,35 +303,23 @@ def _parse_work_calendar(path: Path, content: bytes) -> dict[int, CalendarYear]:
         data = yaml.load(content.decode("utf-8"), Loader=_DatesAsText)  # noqa: S506 - a SafeLoader
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
         raise fail(_one_line(exc)) from None
-    if not isinstance(data, dict) or set(data) != {"years"}:
-        raise fail("expected a mapping with exactly one key, 'years'")
-    raw_years = data["years"] or {}
-    if not isinstance(raw_years, dict):
-        raise fail("'years' must map each year to its entry")
+    try:
+        document = _CalendarModel.model_validate(data)
+    except ValidationError as exc:
+        raise fail(_describe_calendar(exc, data)) from None
     years = {}
-    for key, entry in raw_years.items():
-        if isinstance(key, bool) or not isinstance(key, int):
-            raise fail(f"year {key!r} is not a four-digit year")
+    for year, entry in (document.years or {}).items():
         try:
-            years[key] = _parse_year(path, key, entry)
+            years[year] = _checked_year(path, year, entry)
         except ValueError as exc:
-            raise fail(f"year {key}: {exc}") from None
+            raise fail(f"year {year}: {exc}") from None
     for year in sorted(years):
         _check_against_references(path, years[year])
     return dict(sorted(years.items()))
 
 
-_ENTRY_KEYS = {"notice", "days_off", "makeup_working_days"}
-_NOTICE_KEYS = {"number", "date", "url"}
-
-
-def _parse_year(path: Path, year: int, entry: object) -> CalendarYear:
-    if not isinstance(entry, dict) or set(entry) != _ENTRY_KEYS:
-        keys = sorted(entry) if isinstance(entry, dict) else type(entry).__name__
-        raise ValueError(f"expected exactly the keys {sorted(_ENTRY_KEYS)}, got {keys}")
-    notice = _parse_notice(entry["notice"])
-    days_off = _parse_days(entry["days_off"], "days_off")
-    makeup = _parse_days(entry["makeup_working_days"], "makeup_working_days")
+def _checked_year(path: Path, year: int, entry: _YearModel) -> CalendarYear:
+    days_off, makeup = entry.days_off, entry.makeup_working_days
     for what, days in (("days_off", days_off), ("makeup_working_days", makeup)):
         for day in sorted(days):
             if day.year != year:
@@ -246,30 +333,14 @@ def _parse_year(path: Path, year: int, entry: object) -> CalendarYear:
         raise ValueError(
             f"{day}: a make-up working day must be a Saturday or Sunday, not a {_WEEKDAYS[day.weekday()]}"
         )
+    notice = Notice(entry.notice.number, entry.notice.date, entry.notice.url)
     return CalendarYear(
         year=year,
         notice=notice,
-        days_off=frozenset(days_off),
-        makeup_working_days=frozenset(makeup),
+        days_off=days_off,
+        makeup_working_days=makeup,
         source=f"{path.name}: {notice.number} ({notice.date.isoformat()})",
     )
-
-
-def _parse_notice(raw: object) -> Notice:
-    if not isinstance(raw, dict):
-        raise ValueError("notice must be a mapping {number, date, url}")
-    unknown = sorted(set(raw) - _NOTICE_KEYS, key=str)
-    if unknown:
-        raise ValueError(f"notice has unknown keys {unknown}; expected {sorted(_NOTICE_KEYS)}")
-    for key in sorted(_NOTICE_KEYS):
-        if raw.get(key) in (None, ""):
-            raise ValueError(f"notice {key} is missing")
-    number, url = raw["number"], raw["url"]
-    if not isinstance(number, str) or not number.strip():
-        raise ValueError(f"notice number must be text such as 国办发明电〔2024〕12号, got {number!r}")
-    if not isinstance(url, str) or not url.strip().startswith(("https://", "http://")):
-        raise ValueError(f"notice url must be the notice's http(s) address, got {url!r}")
-    return Notice(number.strip(), _parse_date(raw["date"], "notice date"), url.strip())
 
 
 def _parse_date(value: object, what: str) -> dt.date:

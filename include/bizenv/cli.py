@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import errno
 import json
 import logging
 import os
@@ -22,6 +23,26 @@ from bizenv.settings import load_settings
 
 EXIT_REJECTED = 2
 EXIT_ERROR = 1
+_NOT_WRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS}
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
+
+
+def describe_os_error(error: OSError) -> str:
+    """One line for a file-system error: the path, what the system said and what to change."""
+    path = error.filename
+    if path is None:
+        return (str(error).strip().splitlines() or [type(error).__name__])[0]
+    reason = error.strerror or type(error).__name__
+    if error.errno in _NO_SPACE:
+        return f"{path}: {reason}; free space on that file system"
+    if error.errno in _NOT_WRITABLE:
+        settings = load_settings()
+        places = [("BIZENV_LANDING_ROOT", settings.landing_root), ("BIZENV_DOCS_DIR", settings.docs_dir),
+                  ("BIZENV_REPORTS_DIR", settings.reports_dir), ("BIZENV_DATA_DIR", settings.data_dir)]
+        variable = next((name for name, place in places if Path(str(path)).is_relative_to(str(place))), None)
+        elsewhere = f", or point {variable} elsewhere" if variable else ", or choose another directory"
+        return f"{path}: {reason}; this user must be able to write there{elsewhere}"
+    return f"{path}: {reason}"
 
 
 def _add_format_option(command: argparse.ArgumentParser) -> None:
@@ -33,7 +54,10 @@ def _print_frame(frame: pd.DataFrame, fmt: str) -> None:
     if fmt == "json":
         print(frame.to_json(orient="records", force_ascii=False, date_format="iso"))
     elif fmt == "csv":
-        frame.to_csv(sys.stdout, index=False, quoting=csv.QUOTE_MINIMAL)
+        from bizenv.quarantine import neutralised
+
+        # a spreadsheet opening this output must show a delivered "=HYPERLINK(...)", not run it
+        frame.map(neutralised).to_csv(sys.stdout, index=False, quoting=csv.QUOTE_MINIMAL)
     elif frame.empty:
         print("(no rows)")
     else:
@@ -180,6 +204,17 @@ def cmd_quarantine_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reload(args: argparse.Namespace) -> int:
+    from bizenv.batches import reload_batch
+
+    outcome = reload_batch(load_settings(), args.batch_id, max_bad_share=args.max_bad_share)
+    if not outcome.reloaded:
+        print(json.dumps(outcome.summary.as_dict(), ensure_ascii=False))
+        print(f"note: batch {args.batch_id} is loaded already; nothing reloaded", file=sys.stderr)
+        return 0
+    return _report_batches([outcome.summary])
+
+
 def cmd_crosswalk_load(args: argparse.Namespace) -> int:
     from bizenv.crosswalk import load_crosswalk
 
@@ -309,6 +344,12 @@ def build_parser() -> argparse.ArgumentParser:
     qexport.add_argument("--out", required=True, help="directory for the feedback files")
     qexport.set_defaults(func=cmd_quarantine_export)
 
+    reload = commands.add_parser("reload", help="re-process a failed batch from its landing file")
+    reload.add_argument("batch_id")
+    reload.add_argument("--max-bad-share", type=float, default=None,
+                        help="reject the batch above this share of bad rows (default: its source's, else 0.05)")
+    reload.set_defaults(func=cmd_reload)
+
     crosswalk = commands.add_parser("crosswalk", help="legacy 注册号 → USCC crosswalk").add_subparsers(
         dest="crosswalk_command", required=True)
     cload = crosswalk.add_parser("load", help="load a crosswalk file (注册号, 统一社会信用代码)")
@@ -372,6 +413,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, RuntimeError, FileNotFoundError, ImportError, SQLAlchemyError) as error:
         # a database error (`db upgrade` against a server that is down) by its driver's first line
         print(f"error: {describe_database_error(error)}", file=sys.stderr)
+        return EXIT_ERROR
+    except BrokenPipeError:
+        raise
+    except OSError as error:  # a read-only or full directory: the path, not a traceback
+        print(f"error: {describe_os_error(error)}", file=sys.stderr)
         return EXIT_ERROR
 
 

@@ -354,3 +354,113 @@ def unit_codes_valid(values) -> np.ndarray:
 def legacy_reg_nos_valid(values) -> np.ndarray:
     """`is_legacy_reg_no` for every value (False where missing)."""
     return _full_match(values, _LEGACY_REG_NO_PATTERN)
+
+
+# --- Resident IDs typed where they do not belong ----------------------------------------------
+
+# GB/T 2260 province-level codes: the first two digits of every resident ID
+_PROVINCES = frozenset({11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46,
+                        50, 51, 52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82, 83})
+_DIGIT_CHARS = "0-9\uff10-\uff19"  # ASCII and full-width digits (a department form in full-width mode)
+_SEPARATOR = "[ \t\u3000]?"  # one space between digit groups, as IDs are often written out
+# 15 digits, optionally 2 more and a check character: not part of a longer run of digits, so an
+# 18-digit number never matches as its first 15 and a 19-digit bank card not at all
+_ID_IN_TEXT = re.compile(
+    rf"(?<![{_DIGIT_CHARS}])[{_DIGIT_CHARS}](?:{_SEPARATOR}[{_DIGIT_CHARS}]){{14}}"
+    rf"(?:(?:{_SEPARATOR}[{_DIGIT_CHARS}]){{2}}{_SEPARATOR}[{_DIGIT_CHARS}XxＸｘ])?(?![{_DIGIT_CHARS}])"
+)
+# the RE2 form (no look-around) of "some value may hold one": 15 digits in a row, spaced or not
+_ID_CANDIDATE_RE2 = r"[0-9\x{ff10}-\x{ff19}](?:[ \t\x{3000}]?[0-9\x{ff10}-\x{ff19}]){14}"
+# what `mask_resident_id` leaves of a 15- or 18-character number
+MASKED_ID_PATTERN = r"[0-9]{4}\*{7,10}[0-9]{3}[0-9Xx]"
+
+
+def looks_like_resident_id(number: str) -> bool:
+    """Whether 15 or 18 ASCII characters (digits, the last of 18 may be X) have a resident ID's
+    structure: a province code and a real birth date. The check character is not required: a
+    mistyped number is still a person's number, and masking a number that only looks like one
+    costs nothing."""
+    import datetime as dt
+
+    if len(number) == 18:
+        birth = number[6:14]
+    elif len(number) == 15:
+        birth = "19" + number[6:12]
+    else:
+        return False
+    if not number[:17].isdigit() or int(number[:2]) not in _PROVINCES:
+        return False
+    try:
+        born = dt.date(int(birth[:4]), int(birth[4:6]), int(birth[6:8]))
+    except ValueError:
+        return False
+    return dt.date(1900, 1, 1) <= born <= dt.date.today()
+
+
+def mask_resident_ids_in_text(value: str, keep=None) -> tuple[str, bool]:
+    """`value` with every resident ID in it (spaced, full-width, inside longer text) replaced by
+    its mask, and whether there was one. `keep(number)` may spare a number that is legitimately
+    there (a 注册号 with its own check digit)."""
+    found = False
+
+    def replace(match: re.Match) -> str:
+        nonlocal found
+        number = "".join(unicodedata.normalize("NFKC", match.group(0)).split()).upper()
+        if not looks_like_resident_id(number) or (keep is not None and keep(number)):
+            return match.group(0)
+        found = True
+        return mask_resident_id(number)
+
+    return _ID_IN_TEXT.sub(replace, value), found
+
+
+def _whole_text(arr: pa.Array) -> pa.Array:
+    """All values of `arr` as one string (zero-copy), for one regex scan instead of one per value."""
+    arr = arr.cast(pa.large_string())
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
+    bounds = pa.py_buffer(np.array([offsets[0], offsets[-1]], dtype=np.int64).tobytes())
+    return pa.LargeStringArray.from_buffers(1, bounds, arr.buffers()[2])
+
+
+def hide_resident_ids_in_column(values, keep=None) -> tuple[pa.Array, np.ndarray]:
+    """`mask_resident_ids_in_text` over a column: the column with every resident ID masked and
+    which values held one. One regex scan of the whole column decides whether any value may hold
+    one (almost never: the common case costs that scan only); then RE2 finds the values, and
+    Python masks those few."""
+    arr = arrow_strings(values)
+    hit = np.zeros(len(arr), dtype=bool)
+    if not len(arr) or arr.null_count == len(arr):
+        return arr, hit
+    # values are joined without a separator, so a run may span two: only a prefilter
+    if not pc.match_substring_regex(_whole_text(arr), _ID_CANDIDATE_RE2)[0].as_py():
+        return arr, hit
+    candidates = pc.fill_null(pc.match_substring_regex(arr, _ID_CANDIDATE_RE2), False)
+    rows = np.flatnonzero(candidates.to_numpy(zero_copy_only=False))
+    if not len(rows):
+        return arr, hit
+    masked = []
+    for row, value in zip(rows, arr.take(pa.array(rows)).to_pylist(), strict=True):
+        text, found = mask_resident_ids_in_text(value, keep)
+        hit[row] = found
+        masked.append(text)
+    if not hit.any():
+        return arr, hit
+    changed = pa.array([m for m, h in zip(masked, hit[rows], strict=True) if h], type=arr.type)
+    return pc.replace_with_mask(arr, pa.array(hit), changed), hit
+
+
+def is_legacy_reg_no_checked(number: str) -> bool:
+    """A 15-digit 注册号 carrying its ISO 7064 MOD 11,10 check digit (GS15-2006)."""
+    from stdnum.iso7064 import mod_11_10
+
+    return bool(_LEGACY_REG_NO.fullmatch(number)) and mod_11_10.is_valid(number)
+
+
+def is_enterprise_code(number: str) -> bool:
+    """A valid USCC that is not also a valid resident ID: an enterprise's code, kept as delivered."""
+    return uscc_problem(number) is None and resident_id_problem(number) is not None
+
+
+def pii_key_fingerprint(key: bytes) -> str:
+    """Identifies the personal-ID hash key without revealing it (stored in ops.pii_key)."""
+    return hmac.new(key, b"bizenv-pii-key-fingerprint", hashlib.sha256).hexdigest()

@@ -16,9 +16,11 @@ from pathlib import Path
 import pandas as pd
 
 from bizenv import codes
+from bizenv.batches import claim_batch
 from bizenv.datasets import Column, Dataset
 from bizenv.ingest import DEFAULT_MAX_BAD_SHARE, new_batch_id, utc_now
 from bizenv.landing import land_raw_batch
+from bizenv.locks import lock_merge
 from bizenv.settings import Settings
 from bizenv.sources.files import BatchRejected, file_checksum, read_department_file
 from bizenv.standardize import clean_code
@@ -115,6 +117,7 @@ def load_crosswalk(
                 "file_name": path.name, "checksum": checksum, "watermark_from": None,
                 "watermark_to": None, "started_at": started,
             })
+            claim_batch(conn, batch_id)
         landing = None
         try:
             # the raw zone keeps the file as delivered, like every department batch
@@ -126,6 +129,7 @@ def load_crosswalk(
             share = rejected_rows / max(extracted - duplicates, 1)
             now = utc_now()
             with engine.begin() as conn:
+                lock_merge(conn, CROSSWALK.name)
                 if share > max_bad_share:
                     # nothing is loaded: every distinct row counts as rejected, so the batch reconciles
                     reason = (f"{path.name}: {rejected_rows} of {extracted - duplicates} rows fail validation "

@@ -75,6 +75,7 @@ def run_demo(settings: Settings, month: str, entities: int = 2000) -> int:
     from bizenv.report import scheduled_report_path
     from bizenv.simulate import simulate, write_files
     from bizenv.sources import load_sources
+    from bizenv.sources.drop import done_marker
     from bizenv.warehouse import connect, query_df, upgrade
 
     month_bounds(month)
@@ -100,8 +101,7 @@ def run_demo(settings: Settings, month: str, entities: int = 2000) -> int:
                 drop.mkdir(parents=True, exist_ok=True)
                 target = drop / files[source.dataset].name
                 shutil.copyfile(files[source.dataset], target)
-                delivered = time.time() - 3600  # the department finished uploading an hour ago
-                os.utime(target, (delivered, delivered))
+                done_marker(target).touch()  # the department marks a finished upload
                 _step(f"{source.department} drops {target.name} into {drop}")
             elif source.kind == "database":
                 url = f"sqlite:///{demo_dir / (source.name + '.sqlite')}"

@@ -20,15 +20,17 @@ import logging
 import math
 import os
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import pandas as pd
-import yaml
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import Connection, Engine
 
 from bizenv import calendar
+from bizenv.config_files import ConfigFileError, Text, describe, number_at_least, read_yaml, shown
 from bizenv.regions import load_regions
 from bizenv.settings import CONFIG_DIR, EXPECTATIONS_DIR
 from bizenv.warehouse import bulk_insert, consistent_transaction, query_df, run_sql
@@ -38,6 +40,8 @@ logging.getLogger("great_expectations").setLevel(logging.WARNING)
 log = logging.getLogger(__name__)
 
 DEFAULT_CATALOG_PATH = CONFIG_DIR / "indicators.yaml"
+# read at every load, so tests and operators can point at another catalog without a restart
+INDICATORS_FILE_ENV = "BIZENV_INDICATORS_FILE"
 SUITE_NAME = "indicator_snapshot"
 DATASETS = ("registration", "tax_filing", "credit_record", "real_estate_case")
 DIRECTIONS = ("higher_is_better", "lower_is_better", "neutral")
@@ -45,6 +49,7 @@ TARGET_OPERATORS = ("<=", ">=")
 RATIO_UNIT = "ratio"
 COUNT_UNIT = "户"
 WORKDAY_UNIT = "个工作日"
+UNITS = (COUNT_UNIT, WORKDAY_UNIT, "条/户", RATIO_UNIT)
 DEFAULT_MINIMUM_SAMPLE = 5
 RESULT_COLUMNS = ["region_code", "value", "numerator", "denominator", "sample_size"]
 # what the duration indicators return besides (docs/indicators.md, "Durations")
@@ -143,95 +148,107 @@ def _is_nan(value: object) -> bool:
 # catalog and months
 
 
-def _indicator_from(item: object, index: int, path: Path) -> IndicatorDef:
-    where = f"{path}: indicators[{index}]"
-    names = [f.name for f in fields(IndicatorDef)]
-    if not isinstance(item, dict):
-        raise ValueError(f"{where} must be a mapping with keys {', '.join(names)}")
-    missing = [n for n in names if n not in item]
-    unknown = sorted(set(item) - set(names))
-    if missing or unknown:
-        raise ValueError(f"{where}: missing keys {missing}, unknown keys {unknown}")
-    code = item["code"]
-    if not isinstance(code, str) or not _CODE.match(code):
-        raise ValueError(f"{where}: code must be a lowercase identifier, got {code!r}")
-    for key in ("name_zh", "name_en", "unit", "definition"):
-        if not isinstance(item[key], str) or not item[key].strip():
-            raise ValueError(f"{where} ({code}): {key} must be a non-empty string")
-    if item["direction"] not in DIRECTIONS:
-        raise ValueError(
-            f"{where} ({code}): direction must be one of {DIRECTIONS}, got {item['direction']!r}"
-        )
-    target, operator = item["target"], item["target_operator"]
-    if (target is None) != (operator is None):
-        raise ValueError(f"{where} ({code}): target and target_operator must both be set or both be null")
-    if target is not None:
-        if isinstance(target, bool) or not isinstance(target, int | float):
-            raise ValueError(f"{where} ({code}): target must be a number, got {target!r}")
-        if operator not in TARGET_OPERATORS:
-            raise ValueError(f"{where} ({code}): target_operator must be <= or >=, got {operator!r}")
-        target = float(target)
-    policy = item["policy_reference"]
-    if policy is not None and not isinstance(policy, str):
-        raise ValueError(f"{where} ({code}): policy_reference must be a string or null")
-    limit = item["policy_limit"]
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int | float) or limit < 0):
-        raise ValueError(f"{where} ({code}): policy_limit must be a non-negative number or null, got {limit!r}")
-    breakdown = item["breakdown_name"]
-    if breakdown is not None and (not isinstance(breakdown, str) or not breakdown.strip()):
-        raise ValueError(f"{where} ({code}): breakdown_name must be a non-empty string or null")
-    datasets = item["datasets"]
-    if not isinstance(datasets, list) or not datasets or any(d not in DATASETS for d in datasets):
-        raise ValueError(f"{where} ({code}): datasets must be a non-empty list of {', '.join(DATASETS)}")
-    return IndicatorDef(
-        code=code,
-        name_zh=item["name_zh"].strip(),
-        name_en=item["name_en"].strip(),
-        unit=item["unit"].strip(),
-        direction=item["direction"],
-        target=target,
-        target_operator=operator,
-        definition=item["definition"].strip(),
-        policy_reference=policy.strip() if isinstance(policy, str) else None,
-        policy_limit=None if limit is None else float(limit),
-        breakdown_name=breakdown.strip() if isinstance(breakdown, str) else None,
-        datasets=tuple(datasets),
-    )
+def catalog_path() -> Path:
+    """The catalog in use: $BIZENV_INDICATORS_FILE, else include/config/indicators.yaml."""
+    configured = os.environ.get(INDICATORS_FILE_ENV, "").strip()
+    return Path(configured) if configured else DEFAULT_CATALOG_PATH
 
 
-def _catalog_document(path: Path | str | None) -> tuple[Path, dict]:
-    path = Path(path) if path is not None else DEFAULT_CATALOG_PATH
+def _identifier(value: str) -> str:
+    if not _CODE.match(value):
+        raise ValueError(f"must be a lowercase identifier such as new_entities (it names "
+                         f"sql/indicators/<code>.sql), got {value!r}")
+    return value
+
+
+def _known_datasets(value: Any) -> Any:
+    # one message for the whole list: "datasets[1] must be ..." would hide that it is a list
+    if not isinstance(value, list) or not value or any(d not in DATASETS for d in value):
+        raise ValueError(f"must be a non-empty list of {', '.join(DATASETS)}, got {shown(value)}")
+    repeated = sorted({d for d in value if value.count(d) > 1})
+    if repeated:
+        raise ValueError(f"lists {', '.join(repeated)} more than once")
+    return value
+
+
+class _Indicator(BaseModel):
+    """One entry of indicators.yaml. Every key is required, the nullable ones as an explicit
+    null, so that a forgotten target is a visible decision rather than a silent default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: Annotated[Text, AfterValidator(_identifier)]
+    name_zh: Text
+    name_en: Text
+    # is_ratio / is_count / is_duration compare the unit: a misspelt one would silently skip the
+    # snapshot suite's [0, 1] check of a ratio or the zero of a count
+    unit: Literal[UNITS]
+    direction: Literal[DIRECTIONS]
+    target: number_at_least(0) | None
+    target_operator: Literal[TARGET_OPERATORS] | None
+    definition: Text
+    policy_reference: Text | None
+    policy_limit: number_at_least(0) | None
+    breakdown_name: Text | None
+    datasets: Annotated[tuple[Literal[DATASETS], ...], BeforeValidator(_known_datasets)]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> _Indicator:
+        if (self.target is None) != (self.target_operator is None):
+            raise ValueError("target and target_operator must both be set or both be null")
+        if self.unit == RATIO_UNIT and self.target is not None and self.target > 1:
+            raise ValueError(f"target must be at most 1 for unit {RATIO_UNIT} (a share), got {self.target:g}")
+        if self.policy_limit is not None and self.unit != WORKDAY_UNIT:
+            raise ValueError(f"policy_limit applies to durations (unit {WORKDAY_UNIT}) only; "
+                             f"it must be null for unit {self.unit}")
+        return self
+
+
+class _Catalog(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    minimum_sample: Annotated[int, Field(strict=True, ge=1)] = DEFAULT_MINIMUM_SAMPLE
+    indicators: Annotated[list[_Indicator], Field(min_length=1)]
+
+
+def _read_catalog(path: Path | str | None) -> tuple[Path, _Catalog]:
+    path = Path(path) if path is not None else catalog_path()
+    raw = read_yaml(path)
+    if not isinstance(raw, dict):
+        raise ConfigFileError(f"{path}: expected a mapping with a non-empty list 'indicators'")
+    entries = raw.get("indicators")
+
+    def entry_of(loc: tuple[Any, ...]) -> tuple[str, int]:
+        if len(loc) >= 2 and loc[0] == "indicators" and isinstance(loc[1], int):
+            code = entries[loc[1]].get("code") if isinstance(entries[loc[1]], dict) else None
+            number = loc[1] + 1
+            return (f"indicator {code!r} (entry {number})" if isinstance(code, str) else f"entry {number}"), 2
+        return "", 0
+
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise ValueError(f"{path}: not valid YAML ({error})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("indicators"), list) or not data["indicators"]:
-        raise ValueError(f"{path}: expected a mapping with a non-empty list 'indicators'")
-    unknown = sorted(set(data) - {"indicators", "minimum_sample"})
-    if unknown:
-        raise ValueError(f"{path}: unknown keys {unknown}")
-    return path, data
+        catalog = _Catalog.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigFileError(f"{path}: {describe(error, _Catalog, entry_of)}") from None
+    first_entry: dict[str, int] = {}
+    for number, indicator in enumerate(catalog.indicators, start=1):
+        if indicator.code in first_entry:
+            raise ConfigFileError(f"{path}: indicator {indicator.code!r} (entry {number}): duplicate indicator "
+                                  f"codes: code {indicator.code!r} is also entry {first_entry[indicator.code]}")
+        first_entry[indicator.code] = number
+    return path, catalog
 
 
 def load_minimum_sample(path: Path | str | None = None) -> int:
     """Below this many cases a region's meets_target is null (样本不足); `minimum_sample` in the
-    catalog file, default 5."""
-    path, data = _catalog_document(path)
-    value = data.get("minimum_sample", DEFAULT_MINIMUM_SAMPLE)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{path}: minimum_sample must be a whole number of at least 1, got {value!r}")
-    return value
+    catalog file, default 5. The whole file is checked, as for load_catalog."""
+    return _read_catalog(path)[1].minimum_sample
 
 
 def load_catalog(path: Path | str | None = None) -> list[IndicatorDef]:
-    """The indicator catalog (default include/config/indicators.yaml), in its file order."""
-    path, data = _catalog_document(path)
-    catalog = [_indicator_from(item, i, path) for i, item in enumerate(data["indicators"])]
-    codes = [d.code for d in catalog]
-    duplicates = sorted({c for c in codes if codes.count(c) > 1})
-    if duplicates:
-        raise ValueError(f"{path}: duplicate indicator codes {duplicates}")
-    return catalog
+    """The indicator catalog (default: catalog_path()), in its file order. An invalid file raises
+    ConfigFileError, one line naming the file, the indicator and the field."""
+    _, catalog = _read_catalog(path)
+    return [IndicatorDef(**indicator.model_dump()) for indicator in catalog.indicators]
 
 
 def month_bounds(month: str) -> tuple[dt.date, dt.date]:

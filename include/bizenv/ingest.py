@@ -21,12 +21,15 @@ import pyarrow.compute as pc
 from sqlalchemy import Connection, Engine
 
 from bizenv import codes
+from bizenv.batches import claim_batch, fail_stale_batches
 from bizenv.datasets import Dataset, get_dataset
 from bizenv.landing import land_raw_batch, read_landed_batch
+from bizenv.locks import REGION_CONFLICTS, lock_merge
+from bizenv.pii import verified_pii_key
 from bizenv.reasons import BATCH_REJECTED_RULE, describe, field_header
 from bizenv.settings import Settings
 from bizenv.sources.files import BatchRejected, file_checksum, read_department_file
-from bizenv.standardize import FAILURE_COLUMNS, code_checks, protect_personal_ids, standardize
+from bizenv.standardize import FAILURE_COLUMNS, code_checks, hide_resident_ids, protect_personal_ids, standardize
 from bizenv.validate import run_suite
 from bizenv.warehouse import bulk_insert, connect, query_df, run_sql
 
@@ -88,10 +91,15 @@ def _without_resident_ids(values: pd.Series, personal: bool | np.ndarray) -> pd.
     hide = present & personal
     if not personal.all():
         hide |= ~personal & codes.are_resident_ids(values)
-    if not hide.any():
+    # and an ID inside other text (spaced, full-width, embedded), wherever it came from: a batch
+    # landed before the rule, a reason built from a parsed number
+    embedded, in_text = codes.hide_resident_ids_in_column(values.astype("string").where(~hide))
+    if not hide.any() and not in_text.any():
         return values
     values = values.astype("object").copy()
     values[hide] = [codes.mask_resident_id("".join(str(v).split())) for v in values[hide]]
+    if in_text.any():
+        values[in_text] = embedded.filter(pa.array(in_text)).to_pylist()
     return values
 
 
@@ -135,6 +143,9 @@ def _quarantine_frame(
     raw_by_row = raw.set_index("source_row", drop=False)
     source_rows = grouped.index
     matching = _with_sql_dates(dataset, by_row.loc[source_rows, list(dataset.quarantine_match)])
+    dates = {c.name for c in dataset.columns if c.kind == "date"}
+    matching = matching.assign(**{c: _without_resident_ids(matching[c], personal=False)
+                                  for c in matching.columns if c not in dates})
     return pd.DataFrame(
         {
             **{column: matching[column].to_numpy() for column in matching.columns},
@@ -142,7 +153,8 @@ def _quarantine_frame(
             "source_row": source_rows.astype("int64"),
             "record_key": _without_resident_ids(by_row.loc[source_rows, dataset.key], personal=False)
             .astype("string").to_numpy(),
-            "region_code": by_row.loc[source_rows, "region_code"].astype("string").to_numpy(),
+            "region_code": _without_resident_ids(by_row.loc[source_rows, "region_code"], personal=False)
+            .astype("string").to_numpy(),
             "record": _masked_records(raw_by_row.loc[source_rows]).to_numpy(),
             "failures": grouped["failures"].to_numpy(),
             "reason_zh": grouped["reason_zh"].to_numpy(),
@@ -247,10 +259,14 @@ def land_batch(
 
     The landing zone is the raw, immutable, access-restricted zone: it holds every delivered row
     with its values exactly as sent (columns named as the dataset's, fields outside the contract
-    left out), personal ID numbers included (needed to re-process a batch
-    with a rotated PII key). Only the warehouse (ops, core, quarantine, mart) is guaranteed free
-    of full resident ID numbers; grant the landing root to the pipeline's service account only.
+    left out), the personal-ID fields' numbers included (needed to re-process a batch), except
+    that a resident ID typed into any other field is masked before the file is written
+    (docs/security.md). Outside those two fields nothing under the data directory holds a full
+    resident ID; grant the landing root to the pipeline's service account only.
     """
+    # every ingest first closes the batches whose process died (docs/security.md), so none
+    # stays `running` longer than until the next run
+    fail_stale_batches(engine)
     batch_id = new_batch_id(dataset.name)
     started = utc_now()
     with engine.begin() as conn:
@@ -268,9 +284,13 @@ def land_batch(
                 "started_at": started,
             },
         )
+        claim_batch(conn, batch_id)
     origin = file_name or source
     try:
-        path = land_raw_batch(settings.landing_root, dataset.name, batch_id, raw, started.date())
+        path = land_raw_batch(settings.landing_root, dataset.name, batch_id, hide_resident_ids(dataset, raw),
+                              started.date())
+        with engine.begin() as conn:
+            run_sql(conn, "ops/record_landing.sql", {"batch_id": batch_id, "landing_path": path})
     except Exception as error:
         _fail(engine, batch_id, len(raw), error, landing_path=None)
         raise
@@ -381,6 +401,9 @@ def _process(
                                        pd.concat([all_failures, held_back], ignore_index=True), now)
         summary = BatchSummary(batch_id, dataset.name, extracted, 0, len(quarantine), duplicates, "rejected", reason)
         with engine.begin() as conn:
+            # serialised like a load: a concurrent batch that resolves quarantine rows sees these
+            # (or none of them) exactly as one loaded after (or before) this one would
+            lock_merge(conn, dataset.name)
             _record_results(conn, dataset, batch_id, outcome.results, now)
             bulk_insert(conn, f"quarantine.{dataset.name}", quarantine)
             _finish(conn, summary, landing, now)
@@ -388,9 +411,10 @@ def _process(
         return summary
 
     good = unique_rows[~unique_rows["source_row"].isin(bad_rows)]
-    staged = _stage_frame(dataset, batch_id, good, settings.pii_key)
+    staged = _stage_frame(dataset, batch_id, good, verified_pii_key(engine, settings))
     quarantine = _quarantine_frame(dataset, batch_id, raw, unique_rows, all_failures, now)
     with engine.begin() as conn:
+        lock_merge(conn, dataset.name)  # before anything reads core or quarantine (bizenv.locks)
         _record_results(conn, dataset, batch_id, outcome.results, now)
         bulk_insert(conn, f"quarantine.{dataset.name}", quarantine)
         applicable = merge_staged(conn, dataset, batch_id, staged, now)
@@ -453,12 +477,15 @@ def merge_staged(
     """Bulk-stage a batch's valid rows and merge them into core with set-based SQL, in the
     caller's transaction; returns how many staged records changed core. The stage is emptied
     again before the transaction ends. (The one merge path: ingest and the benchmark use it.)"""
+    lock_merge(conn, dataset.name)
     if conn.dialect.name == "postgresql":
         run_sql(conn, "ops/set_merge_work_mem.sql", {"work_mem": MERGE_WORK_MEM})
     bulk_insert(conn, f"ops.stage_{dataset.name}", staged)
     params = {"batch_id": batch_id, "changed_at": now, "resolved_at": now}
     applicable = 0
     for statement in MERGE_STEPS[dataset.name]:
+        if statement in REGION_CONFLICT_STEPS:
+            lock_merge(conn, REGION_CONFLICTS)
         changed = run_sql(conn, f"merge/{statement}.sql", params)
         if statement == APPLYING_STEP[dataset.name]:
             applicable = changed

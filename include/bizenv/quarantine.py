@@ -166,6 +166,23 @@ def _text(value: object) -> str:
     return "" if value is None else str(value)
 
 
+# A cell a spreadsheet would evaluate: a formula (=, and + - @ which Excel turns into one) or a
+# value whose leading tab or carriage return hides such a start (OWASP "CSV injection").
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralised(value: object) -> object:
+    """A delivered value as a feedback file may hold it: text that a spreadsheet would run as a
+    formula (=HYPERLINK(...), =cmd|' /C calc'!A0) gets a leading single quote, so it is shown and
+    not evaluated; characters XLSX cannot hold (control characters) are dropped."""
+    if not isinstance(value, str):
+        return value
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    value = ILLEGAL_CHARACTERS_RE.sub("", value)
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+
+
 def _write_xlsx(frame: pd.DataFrame, path: Path, sheet: str) -> None:
     """Every cell as text with the text number format, so Excel cannot turn codes into 9.1E+17."""
     from openpyxl import Workbook
@@ -178,10 +195,12 @@ def _write_xlsx(frame: pd.DataFrame, path: Path, sheet: str) -> None:
     for cell in worksheet[1]:
         cell.font = Font(bold=True)
     for values in frame.itertuples(index=False, name=None):
-        worksheet.append([str(v) if v is not None else "" for v in values])
+        worksheet.append([neutralised(str(v)) if v is not None else "" for v in values])
     for column_cells in worksheet.iter_cols(min_row=1, max_row=worksheet.max_row):
         for cell in column_cells:
             cell.number_format = "@"
+            if cell.data_type == "f":  # nothing in a feedback file is a formula, whatever it starts with
+                cell.data_type = "s"
         width = max(len(str(c.value or "")) for c in column_cells)
         worksheet.column_dimensions[column_cells[0].column_letter].width = min(max(8, width * 2 + 2), 60)
     worksheet.freeze_panes = "A2"
@@ -209,7 +228,7 @@ def export_feedback(engine: Engine, department_or_dataset: str, month: str, out_
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for dataset in datasets:
-        frame = feedback_frame(dataset, list_quarantine(engine, dataset.name, month=month))
+        frame = feedback_frame(dataset, list_quarantine(engine, dataset.name, month=month)).map(neutralised)
         stem = f"反馈_{dataset.department_zh}_{dataset.name}_{month}"
         csv_path = out_dir / f"{stem}.csv"
         frame.to_csv(csv_path, index=False, encoding="gb18030")

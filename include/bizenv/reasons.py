@@ -38,6 +38,12 @@ RULES: dict[str, tuple[str, str]] = {
     "unit_code_format": ("不动产单元号格式错误", "real-estate unit code has the wrong format"),
     "legacy_reg_no_format": ("注册号格式错误", "registration number has the wrong format"),
     "industry_code_format": ("行业代码格式错误", "industry code has the wrong format"),
+    "nul_byte": ("含有空字符（NUL），数据已损坏", "contains a NUL character: the value is corrupt"),
+    "updated_in_future": ("更新时间晚于当前时间", "update time lies in the future"),
+    "resident_id_in_field": (
+        "此字段不应填写居民身份证号码（已遮蔽）",
+        "a resident ID number (masked) in a field that cannot hold one",
+    ),
     "resident_id_as_uscc": (
         "此处应为统一社会信用代码，填写的是居民身份证号码",
         "a resident ID number where an enterprise's USCC belongs",

@@ -13,6 +13,34 @@ CONFIG_DIR = PROJECT_ROOT / "include" / "config"
 SQL_DIR = PROJECT_ROOT / "sql"
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
 MIN_PII_KEY_CHARS = 32
+# what a process that handles bizenv data creates is its own: files 0600, directories 0700
+PRIVATE_UMASK = 0o077
+
+
+def env_number(name: str, default: float, unit: str, *, positive: bool = False) -> float:
+    """A finite non-negative number (positive with `positive`) from environment variable `name`,
+    `default` when unset or blank; one-line ValueError naming the variable otherwise."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not (0 <= value < float("inf")) or (positive and value == 0):
+        raise ValueError(f"{name}={raw!r} is not a number of {unit} {'> 0' if positive else '>= 0'}")
+    return value
+
+
+def restrict_new_files() -> None:
+    """Make every file and directory this process creates from now on private to its user.
+
+    The data directory holds the raw landing zone (resident IDs as delivered), the warehouse
+    file, Data Docs, reports, exports and the key; DuckDB, Great Expectations, fsspec and the
+    Airflow task runner create some of those themselves, with the process umask, so the umask is
+    the one control that covers them all. Only ever tightened, never loosened."""
+    current = os.umask(PRIVATE_UMASK)
+    os.umask(current | PRIVATE_UMASK)
 
 
 @dataclass(frozen=True)
@@ -23,6 +51,10 @@ class Settings:
     pii_key_file: Path
     docs_dir: Path
     reports_dir: Path  # the monthly HTML reports of the scheduled runs
+
+    def __post_init__(self) -> None:
+        # every code path that reads or writes bizenv data builds its Settings first
+        restrict_new_files()
 
     @property
     def pii_key(self) -> bytes:
@@ -38,18 +70,57 @@ class Settings:
                 )
             return value.encode()
         if self.pii_key_file.exists():
-            return self.pii_key_file.read_bytes().strip()
+            key = self.pii_key_file.read_bytes().strip()
+            # an empty or truncated file (a full disk while it was written by an older version)
+            # would key the hash with next to nothing: every ID could be recovered by trying all
+            if len(key) < MIN_PII_KEY_CHARS:
+                raise RuntimeError(
+                    f"{self.pii_key_file}: personal-ID hash key is {len(key)} bytes, shorter than "
+                    f"{MIN_PII_KEY_CHARS}; if no resident ID was ever hashed with it, delete the file and run "
+                    "`bizenv db upgrade` to create a new key, else restore the original key file"
+                )
+            return key
         raise RuntimeError(
             f"no personal-ID hash key: set BIZENV_PII_KEY or run `bizenv db upgrade` "
             f"to create {self.pii_key_file}"
         )
 
     def ensure_pii_key(self) -> None:
-        if os.environ.get("BIZENV_PII_KEY") or self.pii_key_file.exists():
+        """Create the key file of an embedded installation once; an existing one must be usable.
+        Also closes the data directory of an installation made before files were private."""
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)
+        if os.environ.get("BIZENV_PII_KEY"):
             return
-        self.pii_key_file.parent.mkdir(parents=True, exist_ok=True)
-        self.pii_key_file.write_text(secrets.token_hex(32))
-        self.pii_key_file.chmod(0o600)
+        if not self.pii_key_file.exists():
+            write_private_file(self.pii_key_file, secrets.token_hex(32).encode("ascii"))
+        _ = self.pii_key  # refuses a short key now, not at the first load
+
+
+def write_private_file(path: Path, data: bytes) -> None:
+    """Write `path` atomically with mode 0600: a temporary file beside it, flushed to disk, then
+    renamed over it. A failure (a full disk) leaves no file, never a partial one."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(descriptor, view):]
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    # the rename itself must survive a crash too
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 def load_settings() -> Settings:

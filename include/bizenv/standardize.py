@@ -8,6 +8,8 @@ run only on the values that the fast canonical parse did not understand.
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ import pyarrow.compute as pc
 from bizenv import codes
 from bizenv.codes import arrow_strings
 from bizenv.datasets import Column, Dataset
+from bizenv.settings import env_number
 
 EXCEL_EPOCH = pd.Timestamp("1899-12-30")
 _DATE_PARTS = r"^(\d{4})\s*[-/年.]\s*(\d{1,2})\s*[-/月.]\s*(\d{1,2})\s*日?"
@@ -33,6 +36,8 @@ _EXCEL_SERIAL = r"^\d{5}(\.\d+)?$"
 _EXCEL_SERIAL_RANGE = (18264, 73051)
 # ISO 8601 with a UTC offset (API payloads): converted to Asia/Shanghai wall time
 LOCAL_TIMEZONE = ZoneInfo("Asia/Shanghai")  # departments' wall time, the zone of every naive timestamp
+FUTURE_TOLERANCE_ENV = "BIZENV_FUTURE_TOLERANCE_HOURS"
+DEFAULT_FUTURE_TOLERANCE_HOURS = 24.0
 _OFFSET_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$"
 
 # the date forms with no time of day: a day written out, a compact day, a whole Excel day number
@@ -475,16 +480,123 @@ def _standardize_column(column: Column, raw: pd.Series, rows: pd.Series, failure
     return _series(_by_distinct(arr, _clean_text), raw)
 
 
+def _without_nul(raw: pd.Series, rows: pd.Series, field: str, failures: _Failures) -> pd.Series:
+    """A NUL character is nothing a department typed: the value is corrupt (and PostgreSQL
+    cannot store it). Its row fails `nul_byte`, shown with the NUL spelled out, and the value is
+    blanked so that nothing downstream carries it."""
+    arr = arrow_strings(raw)
+    if not _may_contain(arr, r"\x00"):
+        return raw
+    corrupt = pc.fill_null(pc.match_substring(arr, "\x00"), False).to_numpy(zero_copy_only=False)
+    failures.add(rows, corrupt, field, "nul_byte", raw, display=lambda v: v.replace("\x00", "\\x00"))
+    return raw.where(~corrupt, "")
+
+
+def latest_plausible_change(now: dt.datetime | None = None) -> dt.datetime:
+    """The latest 更新时间 a row may carry: now (Asia/Shanghai wall time) plus
+    $BIZENV_FUTURE_TOLERANCE_HOURS (default 24, for clocks that run ahead). A later one would
+    stay the record's current version however many corrections follow it."""
+    hours = env_number(FUTURE_TOLERANCE_ENV, DEFAULT_FUTURE_TOLERANCE_HOURS, "hours")
+    now = now or dt.datetime.now(LOCAL_TIMEZONE).replace(tzinfo=None)
+    return now + dt.timedelta(hours=hours)
+
+
+# Kinds whose values are free text: a resident ID typed into one is masked and the row loads (a
+# name, an authority); in every other kind but the personal-ID fields it makes the row invalid.
+FREE_TEXT_KINDS = ("name", "text")
+RESIDENT_ID_IN_FIELD_RULE = "resident_id_in_field"
+
+
+def _keep_in(column: Column):
+    """Numbers of a resident ID's shape that belong in `column`: an enterprise's USCC (unless it is
+    also a valid resident ID, a natural person's 纳税人识别号) and a checked 15-digit 注册号."""
+    if column.name == "uscc":
+        return codes.is_enterprise_code
+    if column.name == "legacy_reg_no":
+        return codes.is_legacy_reg_no_checked
+    return None
+
+
+def _excel_float_ids(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """An amount field holding a resident ID that Excel turned into a float (1.52922711010819E+14):
+    the number's digits are an ID's, so the whole value is replaced by the ID's mask."""
+    hit = np.zeros(len(arr), dtype=bool)
+    if not _may_contain(arr, "[eE]"):
+        return arr, hit
+    shaped = pc.fill_null(pc.match_substring_regex(arr, r"^\s*[0-9.]+[eE]\+?[0-9]+\s*$"), False)
+    rows = np.flatnonzero(shaped.to_numpy(zero_copy_only=False))
+    masks = []
+    for row, value in zip(rows, arr.take(pa.array(rows, type=pa.int64())).to_pylist(), strict=True):
+        number = float(value)
+        digits = f"{number:.0f}" if number.is_integer() else ""
+        if codes.looks_like_resident_id(digits):
+            hit[row] = True
+            masks.append(codes.mask_resident_id(digits))
+    if not hit.any():
+        return arr, hit
+    return pc.replace_with_mask(arr, pa.array(hit), pa.array(masks, type=arr.type)), hit
+
+
+def hide_resident_ids(dataset: Dataset, raw: pd.DataFrame) -> pd.DataFrame:
+    """`raw` with every resident ID outside the dataset's personal-ID fields replaced by its mask
+    (docs/security.md: the one rule, applied before a batch is landed, validated or logged).
+    The personal-ID fields keep the number: it is hashed and masked on its way to the warehouse.
+    Idempotent: a mask holds no ID."""
+    scanned, changed = {}, []
+    for column in dataset.columns:
+        if column.kind == "personal_id" or column.name not in raw.columns:
+            continue
+        arr, hit = codes.hide_resident_ids_in_column(raw[column.name], _keep_in(column))
+        if column.kind == "amount":
+            arr, in_float = _excel_float_ids(arr)
+            hit |= in_float
+        # the columns go on as Arrow strings: the conversion is paid once, here, not again by
+        # every step after this one (at 1M rows it costs more than the scan itself)
+        scanned[column.name] = _series(arr, raw[column.name])
+        if hit.any():
+            changed.append(column.name)
+    if changed:
+        logging.getLogger(__name__).info(
+            "%s: resident ID(s) masked in field(s) %s", dataset.name, ", ".join(sorted(changed)))
+    return raw.assign(**scanned)
+
+
+def _misplaced_ids(column: Column, raw: pd.DataFrame, rows: pd.Series, failures: _Failures) -> pd.DataFrame:
+    """A field that cannot hold a resident ID (a code, an amount, a date) and holds a masked one
+    (masked by `hide_resident_ids` now or when the batch was landed): its row fails
+    `resident_id_in_field` (`resident_id_as_uscc` in the USCC) and the value is blanked, so its
+    own checks do not repeat the finding with the mask as the value."""
+    if column.kind in (*FREE_TEXT_KINDS, "personal_id"):
+        return raw
+    arr = arrow_strings(raw[column.name])
+    if not _may_contain(arr, r"\*{7}"):
+        return raw
+    found = pc.fill_null(pc.match_substring_regex(arr, codes.MASKED_ID_PATTERN), False)
+    misplaced = found.to_numpy(zero_copy_only=False)
+    if not misplaced.any():
+        return raw
+    rule = "resident_id_as_uscc" if column.name == "uscc" else RESIDENT_ID_IN_FIELD_RULE
+    shown = pd.Series(pc.utf8_trim(arr, WHITESPACE).to_pylist(), index=raw.index, dtype="object")
+    failures.add(rows, misplaced, column.name, rule, shown)
+    return raw.assign(**{column.name: raw[column.name].where(~misplaced, "")})
+
+
 def standardize(dataset: Dataset, raw: pd.DataFrame) -> Standardized:
     """Type the raw text columns of `dataset`; `raw` has the English column names and
     `source_row`. Unparseable values become missing and are reported as failures."""
     failures = _Failures()
+    raw = hide_resident_ids(dataset, raw)
     rows = raw["source_row"]
     out = {"source_row": rows.astype("int64")}
     for column in dataset.columns:
-        out[column.name] = _standardize_column(column, raw[column.name], rows, failures)
+        raw = _misplaced_ids(column, raw, rows, failures)
+        values = _without_nul(raw[column.name], rows, column.name, failures)
+        out[column.name] = _standardize_column(column, values, rows, failures)
         if column.bounds_duration:
-            out[column.date_only_flag] = date_without_time(raw[column.name]) & out[column.name].notna()
+            out[column.date_only_flag] = date_without_time(values) & out[column.name].notna()
+    if "updated_at" in out:
+        future = (out["updated_at"] > latest_plausible_change()).fillna(False).to_numpy(dtype=bool)
+        failures.add(rows, future, "updated_at", "updated_in_future", raw["updated_at"])
     if "name" in out:
         out["name_key"] = simplified_key(out["name"])
     personal = {"legal_rep_id": None, "applicant_id": out.get("applicant_type")}

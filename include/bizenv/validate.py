@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bizenv.codes import mask_resident_ids
 from bizenv.datasets import get_dataset
 from bizenv.regions import load_regions
 from bizenv.settings import EXPECTATIONS_DIR
@@ -108,6 +109,13 @@ def _gx_frame(dataset: str, rows: pd.DataFrame) -> pd.DataFrame:
     # `source_row` as the (unnamed) index: GX then reports failing rows as plain index values;
     # `unexpected_index_column_names` would build one dict per failing row with `.at` lookups
     frame = rows[wanted].set_axis(pd.Index(rows[ROW_ID].to_numpy(), name=None), axis=0)
+    # GX keeps failing values in its results: a personal-ID field reaches it masked (its rules
+    # only ask whether a value is there, which the mask tells as well)
+    personal = [c.name for c in get_dataset(dataset).columns if c.kind == "personal_id" and c.name in frame.columns]
+    if personal:
+        frame = frame.assign(**{c: pd.Series(pd.arrays.ArrowExtensionArray(mask_resident_ids(frame[c])),
+                                             index=frame.index).astype(pd.StringDtype("pyarrow"))
+                                for c in personal})
     frame = _dated_ends_by_day(dataset, rows, frame)
     in_set = _set_columns(dataset)
     conversions: dict[str, str] = {}
@@ -236,7 +244,12 @@ def run_suite(dataset: str, rows: pd.DataFrame, *, docs_dir: Path | None = None)
     )
     outcome = ValidationOutcome(failures, pd.DataFrame(summary, columns=RESULT_COLUMNS), result)
     if docs_dir is not None:
-        build_data_docs(dataset, outcome, docs_dir)
+        try:
+            build_data_docs(dataset, outcome, docs_dir)
+        except OSError as error:  # the docs report on the batch: a full or read-only disk must not fail it
+            logging.getLogger(__name__).warning(
+                "%s: Data Docs not written to %s: %s: %s", dataset, docs_dir,
+                error.filename or type(error).__name__, error.strerror or error)
     return outcome
 
 
@@ -294,6 +307,29 @@ def build_data_docs(dataset: str, outcome_or_result, docs_dir: Path) -> Path:
     site_name, store_name = _docs_site(dataset, docs_dir)
     suite_id = ExpectationSuiteIdentifier(name=result.suite_name)
     result_id = ValidationResultIdentifier(suite_id, result.meta["run_id"], dataset)
-    context.stores[store_name].set(result_id, result)
-    context.build_data_docs(site_names=[site_name], resource_identifiers=[result_id, suite_id])
+    kept = [item.result for item in result.results]
+    try:
+        for item in result.results:
+            item.result = _counts_only(item.result)
+        context.stores[store_name].set(result_id, result)
+        context.build_data_docs(site_names=[site_name], resource_identifiers=[result_id, suite_id])
+    finally:
+        for item, original in zip(result.results, kept, strict=True):
+            item.result = original
     return docs_dir / "index.html"
+
+
+# What of an expectation's result Data Docs show and keep on disk: how many values failed, never
+# which. The values would put whatever a department typed (personal data, markup that GX's pages
+# render unescaped) into HTML and JSON files; the failing rows are in quarantine, masked.
+_DOCS_RESULT_KEYS = ("element_count", "missing_count", "missing_percent", "unexpected_count",
+                     "unexpected_percent", "unexpected_percent_total", "unexpected_percent_nonmissing")
+
+
+def _counts_only(result: dict | None) -> dict:
+    result = result or {}
+    kept = {key: result[key] for key in _DOCS_RESULT_KEYS if key in result}
+    observed = result.get("observed_value")
+    if isinstance(observed, int | float) and not isinstance(observed, bool):
+        kept["observed_value"] = observed
+    return kept

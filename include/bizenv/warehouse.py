@@ -1,13 +1,16 @@
 """Warehouse access: engines, SQL files, bulk loads and migrations for DuckDB and PostgreSQL.
 
-The same `.sql` files run on both databases; the only dialect-specific code is the bulk path
-(COPY on PostgreSQL, an Arrow scan on DuckDB), which lives here and nowhere else.
+The same `.sql` files run on both databases; the dialect-specific code is the bulk path (COPY
+on PostgreSQL, an Arrow scan on DuckDB) and the wait for a DuckDB file another process holds,
+both here, and the PostgreSQL merge lock (`bizenv.locks`).
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import re
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache
@@ -17,21 +20,76 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
-from bizenv.settings import SQL_DIR, Settings
+from bizenv.settings import SQL_DIR, Settings, env_number
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$")
+log = logging.getLogger(__name__)
+
+
+DUCKDB_LOCK_WAIT_ENV = "BIZENV_DUCKDB_LOCK_WAIT_SECONDS"
+DEFAULT_DUCKDB_LOCK_WAIT_SECONDS = 300.0
 
 
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
-    if parsed.drivername.startswith("duckdb") and parsed.database not in (None, "", ":memory:"):
+    duckdb_file = parsed.drivername.startswith("duckdb") and parsed.database not in (None, "", ":memory:")
+    if duckdb_file:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(parsed, future=True)
+    engine = create_engine(parsed, future=True)
+    if duckdb_file:
+        _wait_for_duckdb_file(engine, str(parsed.database), duckdb_lock_wait_seconds())
+    return engine
+
+
+def duckdb_lock_wait_seconds() -> float:
+    """How long opening an embedded warehouse file waits for the process that holds it
+    ($BIZENV_DUCKDB_LOCK_WAIT_SECONDS, default 300; 0 fails at once)."""
+    return env_number(DUCKDB_LOCK_WAIT_ENV, DEFAULT_DUCKDB_LOCK_WAIT_SECONDS, "seconds")
+
+
+def _is_file_lock_conflict(error: BaseException) -> bool:
+    import duckdb
+
+    return isinstance(error, duckdb.IOException) and "lock" in str(error).lower()
+
+
+def _wait_for_duckdb_file(engine: Engine, path: str, wait: float) -> None:
+    """A DuckDB file has one writer process at a time, which holds it as long as it has the file
+    open (an ingest, from its first statement to its last). A second process (another ingest, a
+    scheduled task, `bizenv indicators compute`) retries the open for up to `wait` seconds
+    instead of failing at once, then fails with one line naming the file and the wait."""
+
+    @event.listens_for(engine, "do_connect")
+    def connect_when_free(dialect, connection_record, cargs, cparams):
+        deadline = time.monotonic() + wait
+        pause = 0.05
+        waiting = False
+        while True:
+            # the dialect consumes its parameters (it pops and fills nested dicts): each attempt
+            # gets its own copy
+            params = {k: dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v
+                      for k, v in cparams.items()}
+            try:
+                return dialect.connect(*cargs, **params)
+            except Exception as error:
+                if not _is_file_lock_conflict(error):
+                    raise
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    holder = describe_database_error(error)
+                    raise WarehouseUnavailable(
+                        f"warehouse file {path} is in use by another process; gave up after waiting "
+                        f"{wait:g} s ({DUCKDB_LOCK_WAIT_ENV}): {holder}") from None
+                if not waiting:
+                    log.info("warehouse file %s is in use by another process; waiting up to %g s", path, wait)
+                    waiting = True
+                time.sleep(min(pause, remaining))
+                pause = min(pause * 2, 1.0)
 
 
 def dialect_of(conn: Connection | Engine) -> str:

@@ -35,6 +35,10 @@ def ingest_department_source(source_name: str) -> list[dict]:
         raise AirflowFailException(str(refused)) from None
     except (SourceError, WarehouseUnavailable, OperationalError):
         raise
+    except OSError as error:  # a read-only or full landing root / data directory: fix it, then rerun
+        from bizenv.cli import describe_os_error
+
+        raise AirflowFailException(f"{source_name}: {describe_os_error(error)}") from None
     except Exception as error:
         raise AirflowFailException(f"{source_name}: {type(error).__name__}: {error}".splitlines()[0]) from error
     refused = [s for s in summaries if s.status != "loaded"]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +14,7 @@ from bizenv.indicators import compute_snapshot, show
 from bizenv.ingest import ingest_file
 from bizenv.settings import load_settings
 from bizenv.simulate import DefectRates, simulate, write_files
+from bizenv.sources import drop
 from bizenv.warehouse import make_engine, upgrade
 from conftest import PROJECT_ROOT
 
@@ -70,8 +69,7 @@ def _drop(settings, path: Path) -> Path:
     drop_dir.mkdir(parents=True, exist_ok=True)
     target = drop_dir / path.name
     target.write_bytes(path.read_bytes())
-    old = time.time() - 3600  # an upload finished an hour ago, past the partial-upload guard
-    os.utime(target, (old, old))
+    drop.done_marker(target).touch()  # the department marks a finished upload
     return target
 
 
@@ -123,7 +121,8 @@ def test_registration_ingest_dag_and_monthly_dag(task_warehouse, department_file
     from_cli = show(engine, "2024-06")
     columns = ["region_code", "indicator_code", "breakdown", "value", "numerator", "denominator",
                "sample_size", "within_limit_share", "p90_value", "cases_without_time", "backlog_open"]
-    pd.testing.assert_frame_equal(every_dag_row[columns].reset_index(drop=True), from_cli[columns].reset_index(drop=True))
+    pd.testing.assert_frame_equal(every_dag_row[columns].reset_index(drop=True),
+                                  from_cli[columns].reset_index(drop=True))
     engine.dispose()
 
 

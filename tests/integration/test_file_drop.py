@@ -24,6 +24,13 @@ from bizenv.warehouse import connect
 NAME = "amr_registration"
 
 
+@pytest.fixture(autouse=True)
+def no_stability_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests prove pickup, order and archiving; the readiness wait has its own tests
+    (tests/integration/test_hostile_files.py)."""
+    monkeypatch.setenv("BIZENV_DROP_STABLE_SECONDS", "0")
+
+
 @pytest.fixture(scope="module")
 def registration() -> pd.DataFrame:
     data = simulate(entities=40, months=("2024-05", "2024-06"), seed=3, defects=DefectRates.none())
@@ -145,7 +152,7 @@ def test_unreadable_files_are_set_aside_and_fresh_files_wait(duckdb_settings: Se
     sources = drop_source()
     drop_dir, archive_dir = dirs(duckdb_settings, sources)
     (drop_dir / "broken.csv").write_text("foo,bar\n1,2\n", encoding="utf-8")
-    (drop_dir / "binary.csv").write_bytes(b"\xff\xfe\x00\x81\x00garbage")
+    (drop_dir / "binary.csv").write_bytes(b"\x00\x81\x00garbage\xff")
     with pytest.raises(DropRejected) as info:
         ingest_source(duckdb_settings, NAME, sources=sources)
     message = str(info.value)

@@ -1,3 +1,7 @@
+import csv
+import io
+
+import pandas as pd
 import pytest
 
 from bizenv.cli import build_parser, main
@@ -118,3 +122,13 @@ def test_report_writes_the_published_month_and_refuses_an_unpublished_one(tmp_pa
     assert html.startswith("<!DOCTYPE html>") and "营商环境月度指标 · 2024-06" in html
     # prefecture, processing times, by region, by type
     assert html.count("<table>") == 4
+
+
+def test_csv_output_neutralises_formulas(capsys):
+    from bizenv.cli import _print_frame
+
+    frame = pd.DataFrame({"value": ["=HYPERLINK(\"http://x\")", "@SUM(A1)", "驼峰科技", None], "n": [1, -2, 3, 4]})
+    _print_frame(frame, "csv")
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert rows == [["value", "n"], ["'=HYPERLINK(\"http://x\")", "1"], ["'@SUM(A1)", "-2"],
+                    ["驼峰科技", "3"], ["", "4"]]

@@ -108,8 +108,7 @@ def ingest_source(
     source = get_source(name, sources)
     dataset = get_dataset(source.dataset)
     if source.kind == "file_drop":
-        with connect(settings) as engine:
-            return _ingest_drop(settings, engine, source)
+        return _ingest_drop(settings, source)
     connection = connection or source.connection()
     # the warehouse is not held open during the extraction (an embedded DuckDB file is single-writer)
     with connect(settings) as engine:
@@ -170,13 +169,10 @@ def _check_no_record_shifted(source: SourceConfig, keys, changed, extraction_sta
             "(retry the run)")
 
 
-def _ingest_drop(settings: Settings, engine: Engine, source: SourceConfig) -> list[BatchSummary]:
+def _ingest_drop(settings: Settings, source: SourceConfig) -> list[BatchSummary]:
     from bizenv.datasets import get_dataset
-    from bizenv.ingest import ingest_frame
-    from bizenv.sources.drop import DropRejected, archive, load_drop_file, new_files, read_drop_frame
-    from bizenv.sources.files import BatchRejected
-    from bizenv.sources.frames import latest_change
-    from bizenv.warehouse import query_df
+    from bizenv.sources.drop import DropRejected, claimed, new_files
+    from bizenv.warehouse import connect
 
     options = source.file_drop
     assert options is not None
@@ -184,37 +180,58 @@ def _ingest_drop(settings: Settings, engine: Engine, source: SourceConfig) -> li
     drop_dir, archive_dir = options.resolve(settings.data_dir)
     summaries: list[BatchSummary] = []
     unreadable: list[str] = []
-    for path in new_files(options, drop_dir):
-        suffix = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
-        try:
-            drop = load_drop_file(path)
-            with engine.connect() as conn:
-                earlier = query_df(conn, "ops/find_loaded_checksum.sql",
-                                   {"dataset": dataset.name, "checksum": drop.checksum})
-            if not earlier.empty:
-                batch_id, first_name = earlier["batch_id"].iloc[0], earlier["file_name"].iloc[0]
-                moved = archive(path, archive_dir / "redelivered", suffix)
-                log.warning("%s: %s has the same content as %s (batch %s): not loaded again; moved to %s",
-                            source.name, path.name, first_name, batch_id, moved)
-                continue
-            raw = read_drop_frame(drop, source, dataset)
-        except BatchRejected as error:
-            moved = archive(path, archive_dir / "rejected", suffix)
-            log.error("%s: %s; moved to %s", source.name, error, moved)
-            unreadable.append(str(error))
-            continue
-        mark = latest_change(raw[source.incremental_column])
-        summary = ingest_frame(settings, engine, dataset, raw, source=source.name, file_name=path.name,
-                               checksum=drop.checksum, max_bad_share=source.max_bad_share,
-                               watermark=(None, mark))
-        if summary.status == "loaded":
-            if mark is not None:
-                advance_watermark(engine, source.name, dataset.name, mark, summary.batch_id)
-            archive(path, archive_dir, summary.batch_id)
-        else:
-            archive(path, archive_dir / "rejected", summary.batch_id)
-        summaries.append(summary)
+    # listed before connecting: the wait for files to settle must not hold an embedded
+    # (single-writer) warehouse open
+    paths = new_files(options, drop_dir)
+    if not paths:
+        return summaries
+    with connect(settings) as engine:
+        for path in paths:
+            # claimed: a second run over the same directory skips what this one is taking
+            with claimed(path) as ours:
+                if ours:
+                    _ingest_drop_file(settings, engine, source, dataset, path, archive_dir, summaries,
+                                      unreadable)
     if unreadable:
         raise DropRejected(f"{source.name}: {len(unreadable)} file(s) rejected and moved to "
                            f"{archive_dir / 'rejected'}: {'; '.join(unreadable)}", summaries)
     return summaries
+
+
+def _ingest_drop_file(settings: Settings, engine: Engine, source: SourceConfig, dataset, path, archive_dir,
+                      summaries: list, unreadable: list[str]) -> None:
+    from bizenv.ingest import ingest_frame
+    from bizenv.sources.drop import archive, load_drop_file, read_drop_frame
+    from bizenv.sources.files import BatchRejected
+    from bizenv.sources.frames import latest_change
+    from bizenv.warehouse import query_df
+
+    suffix = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+    try:
+        drop = load_drop_file(path)
+        with engine.connect() as conn:
+            earlier = query_df(conn, "ops/find_loaded_checksum.sql",
+                               {"dataset": dataset.name, "checksum": drop.checksum})
+        if not earlier.empty:
+            batch_id, first_name = earlier["batch_id"].iloc[0], earlier["file_name"].iloc[0]
+            moved = archive(path, archive_dir / "redelivered", suffix)
+            log.warning("%s: %s has the same content as %s (batch %s): not loaded again; moved to %s",
+                        source.name, path.name, first_name, batch_id, moved)
+            return
+        raw = read_drop_frame(drop, source, dataset)
+    except BatchRejected as error:
+        moved = archive(path, archive_dir / "rejected", suffix)
+        log.error("%s: %s; moved to %s", source.name, error, moved)
+        unreadable.append(str(error))
+        return
+    mark = latest_change(raw[source.incremental_column])
+    summary = ingest_frame(settings, engine, dataset, raw, source=source.name, file_name=path.name,
+                           checksum=drop.checksum, max_bad_share=source.max_bad_share,
+                           watermark=(None, mark))
+    if summary.status == "loaded":
+        if mark is not None:
+            advance_watermark(engine, source.name, dataset.name, mark, summary.batch_id)
+        archive(path, archive_dir, summary.batch_id)
+    else:
+        archive(path, archive_dir / "rejected", summary.batch_id)
+    summaries.append(summary)

@@ -13,7 +13,7 @@ import pandas as pd
 
 from bizenv.datasets import Dataset
 from bizenv.sources.files import map_columns
-from bizenv.standardize import LOCAL_TIMEZONE, parse_timestamps
+from bizenv.standardize import LOCAL_TIMEZONE, latest_plausible_change, parse_timestamps
 
 
 def to_text(value: Any, encoding: str = "utf-8") -> str:
@@ -66,18 +66,21 @@ def rows_to_frame(columns: list[str], rows: Iterable[tuple], encoding: str = "ut
 def to_dataset_frame(frame: pd.DataFrame, dataset: Dataset, columns: Mapping[str, str],
                      origin: str) -> pd.DataFrame:
     """Department fields renamed to dataset columns (the source's mapping first, then the
-    Chinese/English headers), plus `source_row`; a missing required column raises BatchRejected."""
-    renamed = frame.rename(columns={k: v for k, v in columns.items() if k in frame.columns})
-    renamed = renamed.loc[:, ~renamed.columns.duplicated()]
-    return map_columns(renamed, dataset, origin)
+    Chinese/English headers), plus `source_row`; a missing required column, or two fields that
+    land in the same column, raise BatchRejected."""
+    delivered = [str(field) for field in frame.columns]
+    renamed = frame.set_axis([columns.get(field, field) for field in delivered], axis=1)
+    return map_columns(renamed, dataset, origin, delivered)
 
 
 def latest_change(values: pd.Series, now: dt.datetime | None = None) -> dt.datetime | None:
     """The batch's watermark: the latest readable change time, never later than now (a
-    future-dated row must not make the next runs skip what arrives meanwhile)."""
+    future-dated row must not make the next runs skip what arrives meanwhile). Times beyond
+    the tolerance of `latest_plausible_change` are quarantined rows, not changes."""
+    now = now or dt.datetime.now(LOCAL_TIMEZONE).replace(tzinfo=None, microsecond=0)
     parsed = parse_timestamps(values).dropna()
+    parsed = parsed[parsed <= latest_plausible_change(now)]
     if parsed.empty:
         return None
     latest = parsed.max().to_pydatetime().replace(microsecond=0)
-    now = now or dt.datetime.now(LOCAL_TIMEZONE).replace(tzinfo=None, microsecond=0)
     return min(latest, now)

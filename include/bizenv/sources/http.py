@@ -4,26 +4,43 @@ All pages are collected and checked before anything is returned, so a truncated 
 page fails the whole extraction and nothing half-read ever reaches landing or the warehouse.
 
 Retried (bounded by `max_attempts`, exponential backoff with jitter): HTTP 5xx, 429 (waiting
-at least its Retry-After), connection errors, timeouts and bodies cut short of their
-Content-Length. Not retried: 401/403/404 and other 4xx, and a body that is not the expected
-JSON (a server bug does not heal by asking again). The token is sent in the Authorization
-header only and never appears in a message.
+at least its Retry-After), connection errors, timeouts, a page not complete within its
+deadline and bodies cut short of their Content-Length. Not retried: 401/403/404 and other
+4xx, a TLS certificate that does not verify (a self-signed or unknown CA, a wrong host name:
+asking again cannot change the certificate, and it must never be accepted unverified), and a
+body that is not the expected JSON (a server bug does not heal by asking again). The token is
+sent in the Authorization header only and never appears in a message.
+
+A department CA that is not in the system store is given as the connection's extra
+`ca_bundle` (a PEM file); verification cannot be switched off.
+
+`read_timeout_seconds` bounds each read only, and a server that sends a byte now and then
+never trips it: `page_deadline_seconds` bounds the whole request (connect, TLS handshake,
+headers and body), by shutting the connection's socket down when it passes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import email.utils
 import json
 import logging
 import random
+import socket
+import ssl
+import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from bizenv.sources.config import Connection, HttpOptions, SourceConfig, SourceError, SourceRefused
 from bizenv.sources.frames import records_to_frame
@@ -48,7 +65,103 @@ class HttpSourceError(SourceError):
 
 
 class HttpRequestRefused(HttpSourceError, SourceRefused):
-    """The API answered 4xx (other than 429) or the connection has no token."""
+    """The API answered 4xx (other than 429), the connection has no token or the server's TLS
+    certificate does not verify."""
+
+
+class PageDeadline:
+    """Ends a request that outlives its deadline by shutting down the sockets of the session's
+    connections: a blocked read then returns at once, whatever the per-read timeout."""
+
+    def __init__(self) -> None:
+        self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self.expired = False
+
+    def watch(self, sock: socket.socket | None) -> None:
+        if sock is not None:
+            with self._lock:
+                self._sockets.add(sock)
+
+    def start(self, seconds: float) -> None:
+        self.expired = False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _expire(self) -> None:
+        self.expired = True
+        with self._lock:
+            sockets = list(self._sockets)
+        for sock in sockets:
+            with contextlib.suppress(OSError):  # closed already, or the plain socket a TLS one took over
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+def _watched_pools(deadline: PageDeadline) -> dict[str, type]:
+    """urllib3 pool classes whose connections register their sockets with `deadline` (the
+    plain one as soon as it exists, so a stalled TLS handshake is covered too)."""
+
+    class WatchedHTTPConnection(HTTPConnection):
+        def _new_conn(self) -> socket.socket:
+            sock = super()._new_conn()
+            deadline.watch(sock)
+            return sock
+
+    class WatchedHTTPSConnection(HTTPSConnection):
+        def _new_conn(self) -> socket.socket:
+            sock = super()._new_conn()
+            deadline.watch(sock)
+            return sock
+
+        def connect(self) -> None:
+            super().connect()
+            deadline.watch(self.sock)
+
+    class WatchedHTTPConnectionPool(HTTPConnectionPool):
+        ConnectionCls = WatchedHTTPConnection
+
+    class WatchedHTTPSConnectionPool(HTTPSConnectionPool):
+        ConnectionCls = WatchedHTTPSConnection
+
+    return {"http": WatchedHTTPConnectionPool, "https": WatchedHTTPSConnectionPool}
+
+
+class DeadlineAdapter(HTTPAdapter):
+    def __init__(self, deadline: PageDeadline, **kwargs: Any) -> None:
+        self.deadline = deadline  # before HTTPAdapter.__init__, which builds the pool manager
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _watched_pools(self.deadline)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any):
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if not proxy.lower().startswith("socks"):
+            manager.pool_classes_by_scheme = _watched_pools(self.deadline)
+        return manager
+
+
+def certificate_problem(error: BaseException) -> str | None:
+    """What certificate verification said, when that is why the TLS handshake failed."""
+    seen: set[int] = set()
+    pending: list[Any] = [error]
+    while pending:
+        item = pending.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, ssl.SSLCertVerificationError):
+            return item.verify_message or item.reason or "certificate verify failed"
+        pending.extend([item.__cause__, item.__context__, getattr(item, "reason", None), *item.args])
+    return None
 
 
 @dataclass
@@ -108,6 +221,12 @@ class HttpExtractor:
         self.policy = RetryPolicy.from_options(self.options, sleep, rng)
         self.url = connection.http_base_url() + self.options.path
         self.session = session or requests.Session()
+        self.deadline = PageDeadline()
+        adapter = DeadlineAdapter(self.deadline)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        # per request: requests lets REQUESTS_CA_BUNDLE override a session-wide setting
+        self.verify: str | bool = str(connection.extra["ca_bundle"]) if connection.extra.get("ca_bundle") else True
         token = connection.token
         if not token:
             raise HttpRequestRefused(f"{source.name}: connection {connection.conn_id!r} has no token "
@@ -118,19 +237,41 @@ class HttpExtractor:
     def _fail(self, message: str) -> HttpSourceError:
         return HttpSourceError(f"{self.source.name}: {message}")
 
+    def _request(self, params: dict[str, Any], label: str) -> tuple[requests.Response | None, str]:
+        """One request within the page deadline: the response, or why there is none (retryable)."""
+        options = self.options
+        self.deadline.start(options.page_deadline_seconds)
+        try:
+            response = self.session.get(self.url, params=params, verify=self.verify,
+                                        timeout=(options.connect_timeout_seconds, options.read_timeout_seconds))
+        except requests.exceptions.SSLError as error:
+            problem = None if self.deadline.expired else certificate_problem(error)
+            if problem is not None:
+                raise HttpRequestRefused(
+                    f"{self.source.name}: the TLS certificate of {self.url} does not verify ({problem}) on "
+                    f"{label}; not retried: give the department's CA certificate as extra 'ca_bundle' of "
+                    f"connection {self.connection.conn_id}") from None
+            response, problem = None, "TLS error"
+        except _RETRYABLE_ERRORS as error:
+            response, problem = None, _describe_error(error)
+        else:
+            problem = ""
+        finally:
+            self.deadline.stop()
+        if self.deadline.expired:  # checked on success too: a body without a length just ends when cut
+            return None, (f"no complete answer within the page deadline of {options.page_deadline_seconds:g} s "
+                          "(the server sends too slowly)")
+        return response, problem
+
     def get_page(self, params: dict[str, Any], label: str) -> dict[str, Any]:
         """One page as a JSON object, retried per the policy."""
-        options, policy = self.options, self.policy
-        timeout = (options.connect_timeout_seconds, options.read_timeout_seconds)
+        policy = self.policy
         last_problem = ""
         for attempt in range(1, policy.max_attempts + 1):
             wait: float | None = None
             self.requests += 1
-            try:
-                response = self.session.get(self.url, params=params, timeout=timeout)
-            except _RETRYABLE_ERRORS as error:
-                last_problem = _describe_error(error)
-            else:
+            response, last_problem = self._request(params, label)
+            if response is not None:
                 status = response.status_code
                 if status == 200:
                     return self._decode(response, label)
