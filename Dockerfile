@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # bizenv production image: the official Airflow image plus bizenv's pinned dependency set,
-# the `bizenv` package, DAGs, plugins, SQL, config and expectations.
+# the `bizenv` package (its Airflow adapters in bizenv.airflow), DAGs, SQL, config and expectations.
 #
 #   docker build -t bizenv-airflow:0.1.0 .
 #
@@ -41,18 +41,16 @@ COPY --chown=airflow:0 pyproject.toml README.m[d] ${BIZENV_PROJECT_DIR}/
 COPY --chown=airflow:0 include/ ${BIZENV_PROJECT_DIR}/include/
 COPY --chown=airflow:0 sql/ ${BIZENV_PROJECT_DIR}/sql/
 COPY --chown=airflow:0 expectations/ ${BIZENV_PROJECT_DIR}/expectations/
-COPY --chown=airflow:0 plugins/ ${BIZENV_PROJECT_DIR}/plugins/
 COPY --chown=airflow:0 dags/ ${BIZENV_PROJECT_DIR}/dags/
 RUN pip install --no-cache-dir --disable-pip-version-check --no-deps -e "${BIZENV_PROJECT_DIR}" \
     && python -c "import bizenv.settings as s; assert (s.SQL_DIR / 'merge').is_dir(), s.SQL_DIR" \
+    && python -c "import bizenv.airflow.dag_config, bizenv.airflow.ingest, bizenv.airflow.monthly" \
     && bizenv --help > /dev/null
 
-# Airflow reads DAGs and plugins from the project tree; the plugins folder is also on
-# PYTHONPATH so the `bizenv` CLI and task processes import bizenv_airflow the same way.
+# Airflow reads DAGs from the project tree. The adapters the DAGs call are part of the installed
+# package (bizenv.airflow), so no PYTHONPATH and no plugins folder: bizenv loads no Airflow plugin.
 ENV AIRFLOW__CORE__DAGS_FOLDER=${BIZENV_PROJECT_DIR}/dags \
-    AIRFLOW__CORE__PLUGINS_FOLDER=${BIZENV_PROJECT_DIR}/plugins \
     AIRFLOW__CORE__LOAD_EXAMPLES=False \
-    PYTHONPATH=${BIZENV_PROJECT_DIR}/plugins \
     BIZENV_DATA_DIR=/opt/airflow/var \
     GX_ANALYTICS_ENABLED=false
 

@@ -1,16 +1,32 @@
 """
 ### 部门数据归集 · department ingest
 
-One DAG per entry of `include/config/sources.yaml` (`ingest_<source>`): extract what changed
-since the stored watermark (REST API, department database or file drop), land it as an
-immutable raw batch, standardize and validate it (Great Expectations + code checks),
-quarantine bad rows with reasons and merge the rest into `core` in one transaction. The
-watermark advances only after the merge commits. Its outlet is the core dataset's Asset.
+One DAG per entry of `include/config/sources.yaml` (`ingest_<source>`), in three steps, the
+same functions `bizenv ingest SOURCE` runs (`bizenv.sources`):
+
+1. **extract_and_land**: extract what changed since the source's **stored watermark** (REST
+   API, department database) or the new files of a file drop, and land each batch as an
+   immutable raw Parquet file in the landing zone, recorded in `ops.batch`. Returns the landed
+   batch ids. An outage of the source is retried here, from the source.
+2. **validate_and_merge**, one mapped task per landed batch (named by its batch id): re-read the
+   batch's landing file, standardize and validate it (Great Expectations + code checks),
+   quarantine bad rows with reasons and merge the rest into `core` in one transaction. It never
+   extracts: a retry, a cleared task or `bizenv reload BATCH_ID` re-processes the landed file.
+   Each merged batch emits an event of the core dataset's Asset whose `extra` holds the batch id
+   and its counts (extracted = loaded + quarantined + duplicates). Warehouse writers share the
+   Airflow pool `bizenv_warehouse` (one slot on the embedded DuckDB warehouse).
+3. **advance_watermark**: only once every batch is merged, move the stored watermark to the
+   latest change among them.
+
+Ingest follows the **stored watermark** (`ops.watermark`), not the run's data interval: a run
+reads whatever changed since the last merged change, so a late, cleared or manual run neither
+skips nor re-reads a period, and a backfill of an ingest DAG re-reads nothing old.
 
 Outages of the source or the warehouse are retried with exponential backoff. Anything else
 fails at once: a batch rejected for its content (missing columns, too many bad rows: see
 `bizenv quarantine list`), a refused request (HTTP 4xx, a TLS certificate that does not
-verify, a missing table), an unwritable directory or a defect. A run is stopped after the
+verify, a missing table), an unreadable dropped file (the run fails at its last step, after the
+readable files were merged), an unwritable directory or a defect. Each task is stopped after the
 source's `execution_timeout_minutes` (default 120). An invalid entry of `sources.yaml` gets no
 DAG and is reported among this file's import warnings; the other sources keep theirs.
 """
@@ -20,12 +36,14 @@ from __future__ import annotations
 import datetime as dt
 
 import pendulum
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import Asset, TriggerRule, dag, task
 
-from bizenv_airflow.dag_config import dataset_asset_uri, department_sources
+from bizenv.airflow.dag_config import WAREHOUSE_POOL, dataset_asset_uri, department_sources
 
 
 def build_ingest_dag(source):
+    asset = Asset(dataset_asset_uri(source.dataset))
+
     @dag(
         dag_id=f"ingest_{source.name}",
         schedule=source.schedule,
@@ -40,17 +58,42 @@ def build_ingest_dag(source):
             "retry_delay": dt.timedelta(minutes=2),
             "retry_exponential_backoff": True,
             "max_retry_delay": dt.timedelta(minutes=30),
+            "execution_timeout": source.execution_timeout,
         },
     )
     def ingest_dag():
-        @task(task_id="extract_validate_merge", outlets=[Asset(dataset_asset_uri(source.dataset))],
-              execution_timeout=source.execution_timeout)
-        def extract_validate_merge() -> list[dict]:
-            from bizenv_airflow.ingest import ingest_department_source
+        @task(task_id="extract_and_land")
+        def extract_and_land(*, ti=None) -> list[str]:
+            from bizenv.airflow.ingest import extract_and_land
 
-            return ingest_department_source(source.name)
+            landed = extract_and_land(source.name)
+            # beside the return value, which alone can be mapped over
+            ti.xcom_push(key="refusal", value=landed["refusal"])
+            return landed["batch_ids"]
 
-        extract_validate_merge()
+        # one instance at a time per run: merges of one dataset wait for each other anyway (the
+        # merge lock), so more would only hold pool slots other DAGs' writers need. Late, older
+        # rows slot into history, so a batch retried after the next one merges the same.
+        @task(task_id="validate_and_merge", outlets=[asset], pool=WAREHOUSE_POOL,
+              max_active_tis_per_dagrun=1, map_index_template="{{ task.op_kwargs['batch_id'] }}")
+        def validate_and_merge(batch_id: str, *, outlet_events=None) -> dict:
+            from bizenv.airflow.ingest import validate_and_merge
+
+            summary = validate_and_merge(batch_id)
+            outlet_events[asset].extra = summary
+            return summary
+
+        # none_failed: also when no batch was landed (the mapped task is skipped), never after a
+        # failed batch
+        @task(task_id="advance_watermark", pool=WAREHOUSE_POOL, trigger_rule=TriggerRule.NONE_FAILED)
+        def advance_watermark(batch_ids: list[str], refusal: str) -> str | None:
+            from bizenv.airflow.ingest import advance_watermark
+
+            return advance_watermark(source.name, batch_ids, refusal)
+
+        landed = extract_and_land()
+        merged = validate_and_merge.expand(batch_id=landed)
+        merged >> advance_watermark(landed, landed["refusal"])
 
     return ingest_dag()
 

@@ -26,6 +26,8 @@ import datetime as dt
 import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, dag, task
 
+from bizenv.airflow.dag_config import WAREHOUSE_POOL
+
 INDICATOR_SNAPSHOT = Asset("bizenv://mart/indicator_snapshot")
 FRESHNESS_DEADLINE = dt.timedelta(hours=12)
 
@@ -47,31 +49,32 @@ FRESHNESS_DEADLINE = dt.timedelta(hours=12)
 def monthly_indicators():
     @task.sensor(poke_interval=600, timeout=FRESHNESS_DEADLINE.total_seconds() + 3600, mode="reschedule")
     def wait_for_departments(data_interval_start=None, data_interval_end=None):
-        from bizenv_airflow.monthly import freshness_gate
+        from bizenv.airflow.monthly import freshness_gate
 
         return freshness_gate(data_interval_start, data_interval_end, FRESHNESS_DEADLINE)
 
-    @task
+    # the snapshot's writers share the ingest merges' pool (one slot on the embedded DuckDB)
+    @task(pool=WAREHOUSE_POOL)
     def compute_snapshot(data_interval_start=None) -> str:
-        from bizenv_airflow.monthly import compute_month
+        from bizenv.airflow.monthly import compute_month
 
         return compute_month(data_interval_start)
 
-    @task(retries=0)
+    @task(retries=0, pool=WAREHOUSE_POOL)
     def validate_snapshot(snapshot_run_id: str) -> str:
-        from bizenv_airflow.monthly import validate_run
+        from bizenv.airflow.monthly import validate_run
 
         return validate_run(snapshot_run_id)
 
-    @task(outlets=[INDICATOR_SNAPSHOT])
+    @task(outlets=[INDICATOR_SNAPSHOT], pool=WAREHOUSE_POOL)
     def publish_snapshot(snapshot_run_id: str) -> dict:
-        from bizenv_airflow.monthly import publish_run
+        from bizenv.airflow.monthly import publish_run
 
         return publish_run(snapshot_run_id)
 
     @task
     def write_report(data_interval_start=None) -> dict:
-        from bizenv_airflow.monthly import report_month
+        from bizenv.airflow.monthly import report_month
 
         return report_month(data_interval_start)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,13 +30,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="bizenv-airflow-home-"))
 os.environ["AIRFLOW_HOME"] = str(AIRFLOW_HOME)
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(PROJECT_ROOT / "dags")
-os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(PROJECT_ROOT / "plugins")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{AIRFLOW_HOME / 'airflow.db'}"
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-if str(PROJECT_ROOT / "plugins") not in sys.path:
-    sys.path.append(str(PROJECT_ROOT / "plugins"))
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "BIZENV_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -97,10 +95,20 @@ def warehouse_settings(request: pytest.FixtureRequest) -> Settings:
 
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
-    """Airflow's own metadata database (SQLite), migrated once per session."""
+    """Airflow's own metadata database (SQLite), migrated once per session.
+
+    It lives in this session's own AIRFLOW_HOME, so two pytest runs at once never share it; the
+    stacks of tests/integration/airflow_stack.py get a PostgreSQL database of their own instead."""
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True,
                    env=os.environ.copy(), timeout=600)
     return AIRFLOW_HOME
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_airflow_home() -> Iterator[None]:
+    # not an atexit handler: _exit_without_finalization below ends the process before later ones run
+    yield
+    shutil.rmtree(AIRFLOW_HOME, ignore_errors=True)
 
 
 _session_status: dict[str, int] = {}

@@ -20,7 +20,9 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import Connection, Engine
 
+from bizenv.errors import Refused
 from bizenv.settings import env_number
+from bizenv.timeutil import utc_now
 from bizenv.warehouse import query_df, run_sql
 
 log = logging.getLogger(__name__)
@@ -82,10 +84,6 @@ def process_alive(pid: int, batch_started: dt.datetime) -> bool:
     return started.replace(tzinfo=None) <= batch_started + _PID_START_SLACK
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-
-
 def _stale_reason(row, host: str, hours: float) -> str | None:
     """Why the running batch `row` is abandoned, or None while it may still be running."""
     started = pd.Timestamp(row.started_at).to_pydatetime()
@@ -94,7 +92,7 @@ def _stale_reason(row, host: str, hours: float) -> str | None:
             return None
         gone = f"its worker process {int(row.worker_pid)} on {host} is gone (killed or restarted)"
     else:
-        if _now() - started < dt.timedelta(hours=hours):
+        if utc_now() - started < dt.timedelta(hours=hours):
             return None
         where = f"on {row.worker_host}" if pd.notna(row.worker_host) else "on an unrecorded host"
         gone = f"its worker {where} has not finished it in {hours:g} h ({STALE_HOURS_ENV})"
@@ -119,15 +117,11 @@ def fail_stale_batches(engine: Engine) -> list[str]:
             continue
         with engine.begin() as conn:
             closed = run_sql(conn, "ops/fail_stale_batch.sql",
-                             {"batch_id": row.batch_id, "reason": reason, "finished_at": _now()})
+                             {"batch_id": row.batch_id, "reason": reason, "finished_at": utc_now()})
         if closed:
             log.warning("batch %s: %s", row.batch_id, reason)
             failed.append(row.batch_id)
     return failed
-
-
-class ReloadRefused(ValueError):
-    """The batch cannot be re-processed (unknown, still running, rejected, never landed)."""
 
 
 @dataclass(frozen=True)
@@ -159,34 +153,34 @@ def reload_batch(settings, batch_id: str, *, max_bad_share: float | None = None)
         with engine.connect() as conn:
             found = query_df(conn, "ops/get_batch.sql", {"batch_id": batch_id})
         if found.empty:
-            raise ReloadRefused(f"no batch {batch_id} in ops.batch")
+            raise Refused(f"no batch {batch_id} in ops.batch")
         batch = found.iloc[0]
         if batch["status"] == "loaded":
             summary = BatchSummary(batch_id, batch["dataset"], int(batch["extracted"]), int(batch["loaded"]),
                                    int(batch["quarantined"]), int(batch["duplicates"]), "loaded")
             return ReloadOutcome(summary, reloaded=False)
         if batch["status"] == "running":
-            raise ReloadRefused(
+            raise Refused(
                 f"batch {batch_id} is still running (process {batch['worker_pid']} on {batch['worker_host']}, "
                 f"started {batch['started_at']} UTC); reload it once it has failed")
         if batch["status"] == "rejected":
-            raise ReloadRefused(
+            raise Refused(
                 f"batch {batch_id} was rejected for its content and its rows are in quarantine; "
                 "deliver a corrected file instead of reloading it")
         if batch["status"] != "failed":
-            raise ReloadRefused(f"batch {batch_id} has status {batch['status']!r}; only a failed batch is reloaded")
+            raise Refused(f"batch {batch_id} has status {batch['status']!r}; only a failed batch is reloaded")
         if pd.isna(batch["landing_path"]) or not batch["landing_path"]:
-            raise ReloadRefused(f"batch {batch_id} has no landing file (it failed before landing); deliver it again")
+            raise Refused(f"batch {batch_id} has no landing file (it failed before landing); deliver it again")
         try:
             get_dataset(batch["dataset"])
         except UnknownDatasetError:
-            raise ReloadRefused(f"batch {batch_id} is a {batch['dataset']} batch, which `bizenv reload` does not "
+            raise Refused(f"batch {batch_id} is a {batch['dataset']} batch, which `bizenv reload` does not "
                                 "process; load its file again with its own command") from None
         raw = read_landed_batch(batch["landing_path"])
         with engine.begin() as conn:
             taken = run_sql(conn, "ops/reclaim_batch.sql", {"batch_id": batch_id, **worker_identity()})
         if not taken:
-            raise ReloadRefused(f"batch {batch_id} was taken up by another process meanwhile")
+            raise Refused(f"batch {batch_id} was taken up by another process meanwhile")
         if max_bad_share is None:
             max_bad_share = _source_max_bad_share(batch["source"])
         landed = LandedBatch(batch_id, batch["dataset"], batch["landing_path"],

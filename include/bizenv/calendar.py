@@ -29,6 +29,8 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_core import ErrorDetails
 
+from bizenv.errors import Refused
+
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 DEFAULT_OFFICE_HOURS_PATH = CONFIG_DIR / "office_hours.yaml"
 DEFAULT_WORK_CALENDAR_PATH = CONFIG_DIR / "work_calendar.yaml"
@@ -42,7 +44,7 @@ _PROBE_YEARS = range(1949, 2200)
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
-class CalendarCoverageError(ValueError):
+class CalendarCoverageError(Refused, ValueError):
     """A date lies in a year for which no official working-day calendar is available."""
 
 

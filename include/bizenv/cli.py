@@ -1,4 +1,4 @@
-"""The `bizenv` command line (DESIGN §9). A public interface: commands and outputs are stable.
+"""The `bizenv` command line (docs/architecture.md). A public interface: commands and outputs are stable.
 
 Errors a user can fix end the command with one line on stderr and a non-zero exit code.
 """
@@ -108,7 +108,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from bizenv.simulate import simulate, write_files
+    from bizenv.simulator.simulate import simulate, write_files
 
     first, _, last = args.months.partition(":")
     data = simulate(entities=args.entities, months=(first, last or first), seed=args.seed)
@@ -116,7 +116,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     for dataset, path in paths.items():
         print(f"{dataset}: {len(getattr(data, dataset))} rows -> {path}")
     if args.database:
-        from bizenv.department_db import fill_department_database
+        from bizenv.simulator.department_db import fill_department_database
         from bizenv.sources import load_sources
 
         frames = {s.dataset: getattr(data, s.dataset) for s in load_sources().values() if s.kind == "database"}
@@ -126,7 +126,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate_serve(args: argparse.Namespace) -> int:
-    from bizenv.department_api import run_department_api
+    from bizenv.simulator.department_api import run_department_api
 
     run_department_api(Path(args.data), args.host, args.port, args.token)
     return 0
@@ -267,7 +267,7 @@ def cmd_calendar_check(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from bizenv.demo import run_demo
+    from bizenv.simulator.demo import run_demo
 
     return run_demo(load_settings(), args.month)
 
@@ -402,6 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     from bizenv.datasets import UnknownDatasetError
+    from bizenv.errors import Refused, Retryable
     from bizenv.sources.files import BatchRejected
     from bizenv.warehouse import describe_database_error
 
@@ -410,7 +411,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (BatchRejected, UnknownDatasetError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_REJECTED
-    except (ValueError, RuntimeError, FileNotFoundError, ImportError, SQLAlchemyError) as error:
+    except (Refused, Retryable, ValueError, RuntimeError, FileNotFoundError, ImportError, SQLAlchemyError) as error:
         # a database error (`db upgrade` against a server that is down) by its driver's first line
         print(f"error: {describe_database_error(error)}", file=sys.stderr)
         return EXIT_ERROR

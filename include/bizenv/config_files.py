@@ -19,13 +19,15 @@ import yaml
 from pydantic import BaseModel, Field, StringConstraints, ValidationError
 from pydantic_core import ErrorDetails
 
+from bizenv.errors import Refused
+
 # text that is not blank, stripped; strict, so a number typed where text belongs is refused
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, strict=True)]
 
 _MAX_SHOWN = 60
 
 
-class ConfigFileError(ValueError):
+class ConfigFileError(Refused, ValueError):
     """A configuration file is unreadable or invalid; the message is one line naming the file,
     the entry and the field."""
 

@@ -1,7 +1,7 @@
 """Legacy-code crosswalk: pre-2015 15-digit 注册号 → 统一社会信用代码, loaded in bulk.
 
 `load_crosswalk(settings, path)` reads a crosswalk file (headers 注册号,统一社会信用代码 as
-written by `bizenv.simulate.write_files`; English `legacy_reg_no,uscc` accepted too), checks
+written by `bizenv.simulator.simulate.write_files`; English `legacy_reg_no,uscc` accepted too), checks
 both codes, lands the raw rows, stages the valid ones through the bulk path and upserts them
 into core.legacy_code_crosswalk in one set-based statement, in one transaction with its
 ops.batch record. Re-loading the same file changes nothing. Registration batches resolve

@@ -1,4 +1,4 @@
-"""The four department file contracts (DESIGN §4): column names, Chinese headers, kinds and keys.
+"""The four department file contracts (docs/architecture.md): column names, Chinese headers, kinds and keys.
 
 One place describes each dataset; reading, standardizing, validating, quarantining and
 merging all take their column lists from here.
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
+
+from bizenv.errors import Refused
 
 Kind = Literal["code", "text", "name", "date", "timestamp", "amount", "period", "enum", "personal_id"]
 
@@ -22,10 +24,21 @@ class Column:
     # a timestamp that bounds a working-day duration: a value delivered as a date without a time
     # of day leaves the duration unknown, recorded beside it as `<name>_date_only`
     bounds_duration: bool = False
+    # a personal-ID column that holds an enterprise's USCC instead when another column says so
+    # (column, value): such a value is kept as the USCC and never hashed as a person's
+    enterprise_when: tuple[str, str] | None = None
 
     @property
     def date_only_flag(self) -> str:
         return f"{self.name}_date_only"
+
+    @property
+    def hash_column(self) -> str:
+        return f"{self.name}_hash"
+
+    @property
+    def mask_column(self) -> str:
+        return f"{self.name}_masked"
 
 
 @dataclass(frozen=True)
@@ -45,6 +58,10 @@ class Dataset:
     @property
     def duration_bounds(self) -> list[Column]:
         return [c for c in self.columns if c.bounds_duration]
+
+    @property
+    def personal_ids(self) -> list[Column]:
+        return [c for c in self.columns if c.kind == "personal_id"]
 
     @property
     def required(self) -> list[str]:
@@ -146,7 +163,8 @@ REAL_ESTATE_CASE = Dataset(
         Column("case_id", "业务号", "code", required=True),
         Column("unit_code", "不动产单元号", "code", required=True),
         Column("applicant_type", "申请人类型", "enum", required=True, values=("企业", "个人")),
-        Column("applicant_id", "申请人证件号", "personal_id", required=True),
+        Column("applicant_id", "申请人证件号", "personal_id", required=True,
+               enterprise_when=("applicant_type", "企业")),
         Column("registration_type", "登记类型", "text", required=True),
         Column("region_code", "所属区划代码", "code", required=True),
         Column("submitted_at", "受理时间", "timestamp", required=True, bounds_duration=True),
@@ -159,10 +177,12 @@ REAL_ESTATE_CASE = Dataset(
 DATASETS: dict[str, Dataset] = {
     d.name: d for d in (REGISTRATION, TAX_FILING, CREDIT_RECORD, REAL_ESTATE_CASE)
 }
+# the fields that may hold a resident ID in full: stored only as keyed hash and mask
+PERSONAL_ID_COLUMNS = frozenset(c.name for d in DATASETS.values() for c in d.columns if c.kind == "personal_id")
 
 
-class UnknownDatasetError(ValueError):
-    pass
+class UnknownDatasetError(Refused, ValueError):
+    """No dataset contract of that name."""
 
 
 def get_dataset(name: str) -> Dataset:

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine
 
 from bizenv import codes
 from bizenv.batches import claim_batch, fail_stale_batches
-from bizenv.datasets import Dataset, get_dataset
+from bizenv.datasets import PERSONAL_ID_COLUMNS, Dataset, get_dataset
 from bizenv.landing import land_raw_batch, read_landed_batch
 from bizenv.locks import REGION_CONFLICTS, lock_merge
 from bizenv.pii import verified_pii_key
@@ -30,13 +30,13 @@ from bizenv.reasons import BATCH_REJECTED_RULE, describe, field_header
 from bizenv.settings import Settings
 from bizenv.sources.files import BatchRejected, file_checksum, read_department_file
 from bizenv.standardize import FAILURE_COLUMNS, code_checks, hide_resident_ids, protect_personal_ids, standardize
+from bizenv.timeutil import utc_now
 from bizenv.validate import run_suite
 from bizenv.warehouse import bulk_insert, connect, query_df, run_sql
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BAD_SHARE = 0.05
-PERSONAL_ID_COLUMNS = {"legal_rep_id", "applicant_id"}
 MERGE_WORK_MEM = "64MB"  # PostgreSQL work_mem for the merge transaction only (SET LOCAL)
 
 
@@ -53,10 +53,6 @@ class BatchSummary:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
 
 
 def new_batch_id(dataset: str) -> str:
@@ -168,16 +164,15 @@ def _quarantine_frame(
 
 def _stage_frame(dataset: Dataset, batch_id: str, rows: pd.DataFrame, pii_key: bytes) -> pd.DataFrame:
     staged = rows.copy()
-    if dataset.name == "registration":
-        staged = protect_personal_ids(
-            staged, "legal_rep_id", pii_key, "legal_rep_id_hash", "legal_rep_id_masked"
-        )
-    if dataset.name == "real_estate_case":
-        company = staged["applicant_type"] == "企业"
-        staged["applicant_uscc"] = staged["applicant_id"].where(company)
-        staged = protect_personal_ids(
-            staged, "applicant_id", pii_key, "applicant_id_hash", "applicant_id_masked", personal=~company
-        )
+    for column in dataset.personal_ids:
+        person = None
+        if column.enterprise_when is not None:
+            holder, enterprise = column.enterprise_when
+            company = staged[holder] == enterprise
+            staged[f"{holder.removesuffix('_type')}_uscc"] = staged[column.name].where(company)
+            person = ~company
+        staged = protect_personal_ids(staged, column.name, pii_key, column.hash_column, column.mask_column,
+                                      personal=person)
     staged = _amounts_as_decimal_text(dataset, _with_sql_dates(dataset, staged))
     staged.insert(0, "batch_id", batch_id)
     return staged

@@ -9,18 +9,19 @@ any other key is refused before it writes anything.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 
 from sqlalchemy import Engine
 
 from bizenv.codes import pii_key_fingerprint
+from bizenv.errors import Refused
 from bizenv.locks import lock_merge
 from bizenv.settings import Settings
+from bizenv.timeutil import utc_now
 from bizenv.warehouse import query_df, run_sql
 
 
-class PiiKeyMismatch(RuntimeError):
+class PiiKeyMismatch(Refused, RuntimeError):
     """The configured key is not the one the warehouse's resident-ID hashes were made with."""
 
 
@@ -29,7 +30,7 @@ def verified_pii_key(engine: Engine, settings: Settings) -> bytes:
     key recorded before; PiiKeyMismatch otherwise."""
     key = settings.pii_key
     fingerprint = pii_key_fingerprint(key)
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    now = utc_now()
     with engine.begin() as conn:
         # two first loads under different keys at once would both find the table empty
         lock_merge(conn, "pii_key")

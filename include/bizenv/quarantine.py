@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from pathlib import Path
 
 import pandas as pd
@@ -18,10 +17,8 @@ from sqlalchemy import Engine
 
 from bizenv.datasets import DATASETS, Dataset, UnknownDatasetError, get_dataset
 from bizenv.reasons import field_header
-from bizenv.standardize import LOCAL_TIMEZONE
+from bizenv.timeutil import LOCAL_TIMEZONE, month_bounds_utc
 from bizenv.warehouse import query_df
-
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 LIST_COLUMNS = [
     "dataset",
@@ -55,17 +52,6 @@ FEEDBACK_FOUND = "发现时间"
 REGION_HEADER = "所属区划代码"
 FEEDBACK_LEADING = [FEEDBACK_BATCH, FEEDBACK_FILE, FEEDBACK_ROW, FEEDBACK_KEY, REGION_HEADER, FEEDBACK_REASON,
                     FEEDBACK_FIELDS, FEEDBACK_RULES, FEEDBACK_FOUND]
-
-
-def month_bounds_utc(month: str) -> tuple[dt.datetime, dt.datetime]:
-    """[start, end) of an Asia/Shanghai calendar month 'YYYY-MM', as naive UTC timestamps."""
-    match = _MONTH.match(month or "")
-    if not match:
-        raise ValueError(f"month must be YYYY-MM, got {month!r}")
-    year, number = int(match.group(1)), int(match.group(2))
-    start = dt.datetime(year, number, 1, tzinfo=LOCAL_TIMEZONE)
-    end = dt.datetime(year + number // 12, number % 12 + 1, 1, tzinfo=LOCAL_TIMEZONE)
-    return start.astimezone(dt.UTC).replace(tzinfo=None), end.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def _bounds(month: str | None) -> dict[str, dt.datetime | None]:

@@ -20,13 +20,9 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import Engine
 
+from bizenv.errors import Refused
 from bizenv.indicators import RATIO_UNIT, IndicatorDef, load_catalog, load_minimum_sample, show
 from bizenv.regions import Regions, load_regions
-
-
-class ReportUnavailable(RuntimeError):
-    pass
-
 
 _STYLE = """
 body { font-family: "Noto Sans CJK SC", "Microsoft YaHei", "PingFang SC", sans-serif; margin: 2rem; color: #1d2733; }
@@ -191,8 +187,8 @@ def _region_table(snapshot: pd.DataFrame, regions: Regions, indicator_order: lis
 def render_report(snapshot: pd.DataFrame, month: str, regions: Regions) -> str:
     """The report page of one month's published snapshot (`bizenv.indicators.show` rows)."""
     if snapshot.empty:
-        raise ReportUnavailable(f"month {month} has no published indicator snapshot; "
-                                f"run `bizenv indicators compute --month {month}` first")
+        raise Refused(f"month {month} has no published indicator snapshot; "
+                      f"run `bizenv indicators compute --month {month}` first")
     definitions = load_catalog()
     catalog = {d.code: d for d in definitions}
     every = snapshot

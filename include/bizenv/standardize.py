@@ -14,7 +14,6 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import cache
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -25,6 +24,7 @@ from bizenv import codes
 from bizenv.codes import arrow_strings
 from bizenv.datasets import Column, Dataset
 from bizenv.settings import env_number
+from bizenv.timeutil import LOCAL_TIMEZONE
 
 EXCEL_EPOCH = pd.Timestamp("1899-12-30")
 _DATE_PARTS = r"^(\d{4})\s*[-/年.]\s*(\d{1,2})\s*[-/月.]\s*(\d{1,2})\s*日?"
@@ -35,7 +35,6 @@ _COMPACT_DATE = r"^(\d{4})(\d{2})(\d{2})(?:\s*(\d{2}):?(\d{2}):?(\d{2})?)?$"
 _EXCEL_SERIAL = r"^\d{5}(\.\d+)?$"
 _EXCEL_SERIAL_RANGE = (18264, 73051)
 # ISO 8601 with a UTC offset (API payloads): converted to Asia/Shanghai wall time
-LOCAL_TIMEZONE = ZoneInfo("Asia/Shanghai")  # departments' wall time, the zone of every naive timestamp
 FUTURE_TOLERANCE_ENV = "BIZENV_FUTURE_TOLERANCE_HOURS"
 DEFAULT_FUTURE_TOLERANCE_HOURS = 24.0
 _OFFSET_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$"
@@ -599,21 +598,23 @@ def standardize(dataset: Dataset, raw: pd.DataFrame) -> Standardized:
         failures.add(rows, future, "updated_at", "updated_in_future", raw["updated_at"])
     if "name" in out:
         out["name_key"] = simplified_key(out["name"])
-    personal = {"legal_rep_id": None, "applicant_id": out.get("applicant_type")}
-    for column, applicant_type in personal.items():
-        if column in out:
-            out[column] = _upgraded_resident_ids(out[column], applicant_type)
+    for column in dataset.personal_ids:
+        enterprise = None
+        if column.enterprise_when is not None:
+            holder, value = column.enterprise_when
+            enterprise = (out[holder] == value).fillna(False).astype(bool)
+        out[column.name] = _upgraded_resident_ids(out[column.name], enterprise)
     typed = pd.DataFrame(out)
     if "event_type" in typed:
         typed["event_type"] = derive_event_types(typed).astype(typed["event_type"].dtype)
     return Standardized(rows=typed, failures=failures.frame())
 
 
-def _upgraded_resident_ids(values: pd.Series, applicant_type: pd.Series | None) -> pd.Series:
-    """15-digit resident IDs as 18 digits; a company applicant's 15 digits are a 注册号, kept."""
+def _upgraded_resident_ids(values: pd.Series, enterprise: pd.Series | None) -> pd.Series:
+    """15-digit resident IDs as 18 digits; an enterprise holder's 15 digits are a 注册号, kept."""
     legacy = values.str.fullmatch(r"\d{15}").fillna(False).astype(bool)
-    if applicant_type is not None:
-        legacy &= (applicant_type != "企业").fillna(True).astype(bool)
+    if enterprise is not None:
+        legacy &= ~enterprise
     if not legacy.any():
         return values
     values = values.copy()
@@ -622,7 +623,7 @@ def _upgraded_resident_ids(values: pd.Series, applicant_type: pd.Series | None) 
 
 
 def code_checks(dataset: Dataset, rows: pd.DataFrame) -> pd.DataFrame:
-    """The identifier rules of DESIGN §5 that GX has no expectation for (vectorised)."""
+    """The identifier rules of bizenv.codes that GX has no expectation for (vectorised)."""
     failures = _Failures()
     source_rows = rows["source_row"]
     if "uscc" in rows:
@@ -631,16 +632,20 @@ def code_checks(dataset: Dataset, rows: pd.DataFrame) -> pd.DataFrame:
         for rule in ("uscc_format", "uscc_check_char", "uscc_org_code"):
             failures.add(source_rows, problems == rule, "uscc", rule, values)
         _check_not_a_person(values, problems, source_rows, "uscc", failures)
-    if "legal_rep_id" in rows:
-        _check_resident_ids(rows["legal_rep_id"], source_rows, "legal_rep_id", failures)
-    if "applicant_id" in rows:
-        company = (rows["applicant_type"] == "企业").fillna(False).astype(bool)
-        values = rows["applicant_id"]
+    for column in dataset.personal_ids:
+        if column.name not in rows:
+            continue
+        values = rows[column.name]
+        if column.enterprise_when is None:
+            _check_resident_ids(values, source_rows, column.name, failures)
+            continue
+        holder, enterprise = column.enterprise_when
+        company = (rows[holder] == enterprise).fillna(False).astype(bool)
         problems = codes.uscc_problems(values)
         for rule in ("uscc_format", "uscc_check_char", "uscc_org_code"):
-            failures.add(source_rows, company & (problems == rule), "applicant_id", rule, values)
-        _check_not_a_person(values.where(company), problems, source_rows, "applicant_id", failures)
-        _check_resident_ids(values.where(~company), source_rows, "applicant_id", failures)
+            failures.add(source_rows, company & (problems == rule), column.name, rule, values)
+        _check_not_a_person(values.where(company), problems, source_rows, column.name, failures)
+        _check_resident_ids(values.where(~company), source_rows, column.name, failures)
     if "unit_code" in rows:
         values = rows["unit_code"]
         bad = values.notna().to_numpy() & ~codes.unit_codes_valid(values)

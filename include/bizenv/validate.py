@@ -64,6 +64,15 @@ def suite_columns(dataset: str) -> list[str]:
     return columns
 
 
+def suite_parameters(dataset: str) -> dict[str, list[str]]:
+    """What a dataset's suite takes from outside its file: the configured region codes and, as
+    `<column>_values`, each enum column's allowed values from its contract in datasets.py, so
+    that the suite holds no second copy of them."""
+    contract = get_dataset(dataset)
+    allowed = {f"{c.name}_values": list(c.values) for c in contract.columns if c.values}
+    return {"region_codes": load_regions().codes, **allowed}
+
+
 def _column_of(kwargs: dict) -> str:
     if "column" in kwargs:
         return kwargs["column"]
@@ -198,7 +207,7 @@ def run_suite(dataset: str, rows: pd.DataFrame, *, docs_dir: Path | None = None)
         return ValidationOutcome(empty, pd.DataFrame(columns=RESULT_COLUMNS))
     definition = _validation_definition(dataset)
     frame = _gx_frame(dataset, rows)
-    parameters = {"region_codes": load_regions().codes}
+    parameters = suite_parameters(dataset)
     result = definition.run(
         batch_parameters={"dataframe": frame},
         expectation_parameters=parameters,
@@ -251,6 +260,43 @@ def run_suite(dataset: str, rows: pd.DataFrame, *, docs_dir: Path | None = None)
                 "%s: Data Docs not written to %s: %s: %s", dataset, docs_dir,
                 error.filename or type(error).__name__, error.strerror or error)
     return outcome
+
+
+@dataclass(frozen=True)
+class FailedExpectation:
+    rule: str  # the expectation's meta.rule, else its type
+    column: str  # "" for a table-level expectation, "a+b" for a compound one
+    rows: list  # the `row_id` values of the failing rows; empty for a table-level failure
+    observed: Any  # GX's observed value (a table-level expectation's count)
+
+
+def failed_expectations(suite: str, frame: pd.DataFrame, parameters: dict[str, Any], *,
+                        row_id: str) -> list[FailedExpectation]:
+    """Run `expectations/<suite>.json` over `frame` in one COMPLETE pass and return what failed,
+    naming failing rows by the values of its column `row_id`. For small frames (one indicator
+    snapshot); a department batch goes through `run_suite`. An expectation that cannot run at
+    all raises RuntimeError."""
+    definition = _validation_definition(suite)
+    result = definition.run(
+        batch_parameters={"dataframe": frame},
+        expectation_parameters=parameters,
+        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [row_id]},
+    )
+    _forget_stored_results(definition)
+    failed = []
+    for item in result.results:
+        _raise_if_broken(item)
+        if item.success:
+            continue
+        config = item.expectation_config
+        res = item.result or {}
+        failed.append(FailedExpectation(
+            rule=(config.meta or {}).get("rule", config.type),
+            column=_column_of(config.kwargs),
+            rows=[entry[row_id] for entry in res.get("unexpected_index_list") or []],
+            observed=res.get("observed_value"),
+        ))
+    return failed
 
 
 def _forget_stored_results(definition) -> None:

@@ -23,6 +23,7 @@ import pyarrow.csv as pacsv
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
+from bizenv.errors import Refused, Retryable
 from bizenv.settings import SQL_DIR, Settings, env_number
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$")
@@ -96,11 +97,7 @@ def dialect_of(conn: Connection | Engine) -> str:
     return conn.dialect.name
 
 
-class WarehouseNotReady(RuntimeError):
-    pass
-
-
-class WarehouseUnavailable(WarehouseNotReady):
+class WarehouseUnavailable(Retryable, RuntimeError):
     """The warehouse cannot be opened now (server down, file held by another process)."""
 
 
@@ -129,7 +126,7 @@ def require_schema(engine: Engine) -> None:
     with conn:
         migrated = inspect(conn).has_table("alembic_version", schema="ops")
     if not migrated:
-        raise WarehouseNotReady(f"warehouse {shown} has no bizenv schema; run `bizenv db upgrade`")
+        raise Refused(f"warehouse {shown} has no bizenv schema; run `bizenv db upgrade`")
 
 
 @contextmanager
@@ -261,26 +258,37 @@ def bulk_insert(conn: Connection, table: str, frame: pd.DataFrame) -> int:
     raise ValueError(f"unsupported warehouse dialect {dialect_of(conn)!r}")
 
 
-def _migrate(settings: Settings, direction: str, revision: str) -> str:
+def _migrate(settings: Settings, direction: str, revision: str, sql_dir: Path) -> str:
     from alembic import command
     from alembic.config import Config
     from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from bizenv.migrations import views
 
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     settings.ensure_pii_key()
     with connect(settings, migrated=False) as engine, engine.begin() as conn:
         config.attributes["connection"] = conn
+        if direction == "downgrade":
+            views.drop_views_unknown_to_migrations(conn, sql_dir)
         getattr(command, direction)(config, revision)
+        current = MigrationContext.configure(conn, opts={"version_table_schema": "ops"}).get_current_revision()
+        # views of today's files read today's tables: only a warehouse at head gets them
+        if direction == "upgrade" and current == ScriptDirectory.from_config(config).get_current_head():
+            views.rebuild(conn, sql_dir)
     with connect(settings, migrated=False) as engine, engine.connect() as conn:
         return MigrationContext.configure(conn, opts={"version_table_schema": "ops"}).get_current_revision()
 
 
-def upgrade(settings: Settings, revision: str = "head") -> str:
-    """Apply the migrations up to `revision` (all by default); returns the resulting revision."""
-    return _migrate(settings, "upgrade", revision)
+def upgrade(settings: Settings, revision: str = "head", *, sql_dir: Path = SQL_DIR) -> str:
+    """Apply the migrations up to `revision` (all by default); returns the resulting revision.
+    At head, every view of `sql_dir`'s views/ and marts/ is re-created from its file
+    (bizenv.migrations.views)."""
+    return _migrate(settings, "upgrade", revision, sql_dir)
 
 
-def downgrade(settings: Settings, revision: str) -> str:
+def downgrade(settings: Settings, revision: str, *, sql_dir: Path = SQL_DIR) -> str:
     """Revert the migrations above `revision`; returns the resulting revision."""
-    return _migrate(settings, "downgrade", revision)
+    return _migrate(settings, "downgrade", revision, sql_dir)

@@ -10,4 +10,4 @@ select
     detected_at
 from core.entity_conflict
 where cast(:dataset as varchar) is null or dataset = cast(:dataset as varchar)
-order by detected_at desc, uscc, dataset, record_key
+order by detected_at desc, uscc asc, dataset asc, record_key asc

@@ -3,20 +3,11 @@
 -- (record_date <= month end, removal_date empty or later) / all surviving local market entities,
 -- by the entity's region at the month end.
 -- params: :month_start, :month_end (first day of the next month), :prefecture_code
-with month_end_state as (
-    select s.uscc, s.region_code, s.established_date, s.exit_date
-    from core.v_entity_state as s
-    where (
-            s.valid_from < cast(:month_end as timestamp)
-            and (s.valid_to is null or s.valid_to >= cast(:month_end as timestamp))
-        )
-        or (s.is_first and s.valid_from >= cast(:month_end as timestamp))
-),
-surviving as (
-    select uscc, region_code
-    from month_end_state
-    where established_date < cast(:month_end as date)
-        and (exit_date is null or exit_date >= cast(:month_end as date))
+with surviving as (
+    select s.uscc, s.region_code
+    from core.v_entity_month_end as s
+    where s.month_end = cast(:month_end as timestamp)
+        and s.is_surviving
 ),
 listed as (
     select distinct c.uscc

@@ -3,20 +3,11 @@
 -- at the month end. records of entities that are not (or no longer) surviving local entities do
 -- not count. a region without surviving entities has no value.
 -- params: :month_start, :month_end (first day of the next month), :prefecture_code
-with month_end_state as (
-    select s.uscc, s.region_code, s.established_date, s.exit_date
-    from core.v_entity_state as s
-    where (
-            s.valid_from < cast(:month_end as timestamp)
-            and (s.valid_to is null or s.valid_to >= cast(:month_end as timestamp))
-        )
-        or (s.is_first and s.valid_from >= cast(:month_end as timestamp))
-),
-surviving as (
-    select uscc, region_code
-    from month_end_state
-    where established_date < cast(:month_end as date)
-        and (exit_date is null or exit_date >= cast(:month_end as date))
+with surviving as (
+    select s.uscc, s.region_code
+    from core.v_entity_month_end as s
+    where s.month_end = cast(:month_end as timestamp)
+        and s.is_surviving
 ),
 fulfilment_records as (
     select c.uscc, count(*) as records

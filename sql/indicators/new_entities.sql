@@ -1,20 +1,12 @@
 -- 新设市场主体数: entities whose established_date falls in the month, counted under the entity's
--- region at the month end (core.v_entity_state); per region and for the whole prefecture.
+-- region at the month end (core.v_entity_month_end); per region and for the whole prefecture.
 -- params: :month_start, :month_end (first day of the next month), :prefecture_code
-with month_end_state as (
-    select s.uscc, s.region_code, s.established_date
-    from core.v_entity_state as s
-    where (
-            s.valid_from < cast(:month_end as timestamp)
-            and (s.valid_to is null or s.valid_to >= cast(:month_end as timestamp))
-        )
-        or (s.is_first and s.valid_from >= cast(:month_end as timestamp))
-),
-new_in_month as (
-    select uscc, region_code
-    from month_end_state
-    where established_date >= cast(:month_start as date)
-        and established_date < cast(:month_end as date)
+with new_in_month as (
+    select s.uscc, s.region_code
+    from core.v_entity_month_end as s
+    where s.month_end = cast(:month_end as timestamp)
+        and s.established_date >= cast(:month_start as date)
+        and s.established_date < cast(:month_end as date)
 ),
 grouped as (
     select

@@ -1,20 +1,11 @@
 -- 存续市场主体数: entities established on or before the month end and not 注销/吊销/迁出 on or
--- before it, in the state valid at the month end (core.v_entity_state), by that state's region.
+-- before it, in the state valid at the month end (core.v_entity_month_end), by that state's region.
 -- params: :month_start, :month_end (first day of the next month), :prefecture_code
-with month_end_state as (
-    select s.uscc, s.region_code, s.established_date, s.exit_date
-    from core.v_entity_state as s
-    where (
-            s.valid_from < cast(:month_end as timestamp)
-            and (s.valid_to is null or s.valid_to >= cast(:month_end as timestamp))
-        )
-        or (s.is_first and s.valid_from >= cast(:month_end as timestamp))
-),
-surviving as (
-    select uscc, region_code
-    from month_end_state
-    where established_date < cast(:month_end as date)
-        and (exit_date is null or exit_date >= cast(:month_end as date))
+with surviving as (
+    select s.uscc, s.region_code
+    from core.v_entity_month_end as s
+    where s.month_end = cast(:month_end as timestamp)
+        and s.is_surviving
 ),
 grouped as (
     select

@@ -21,7 +21,8 @@ credit as (
                 when c.record_type = '严重失信主体名单'
                     and c.record_date <= current_date
                     and (c.removal_date is null or c.removal_date > current_date)
-                then 1 else 0
+                    then 1
+                else 0
             end
         ) as dishonest_listings,
         sum(case when c.record_type = '履约践诺' then 1 else 0 end) as fulfilment_count
@@ -52,7 +53,7 @@ select
     t.latest_tax_period,
     cast(t.total_tax_amount as numeric(20, 2)) as total_tax_amount,
     cast(t.online_filing_count as double precision)
-        / cast(nullif(t.tax_filing_count, 0) as double precision) as online_filing_share,
+    / cast(nullif(t.tax_filing_count, 0) as double precision) as online_filing_share,
     coalesce(c.dishonest_listings, 0) > 0 as on_dishonest_list,
     cast(coalesce(c.fulfilment_count, 0) as bigint) as fulfilment_count,
     cast(coalesce(r.real_estate_case_count, 0) as bigint) as real_estate_case_count,

@@ -11,7 +11,7 @@ with published as (
 latest_run as (
     select r.run_id
     from ops.snapshot_run as r
-    join published as p on p.month = r.month and p.version = r.version
+    inner join published as p on p.month = r.month and p.version = r.version
 )
 select
     s.month,
@@ -40,5 +40,5 @@ select
     s.run_id,
     s.computed_at
 from mart.indicator_snapshot as s
-join latest_run as l on l.run_id = s.run_id
+inner join latest_run as l on l.run_id = s.run_id
 left join mart.indicator_catalog as c on c.indicator_code = s.indicator_code

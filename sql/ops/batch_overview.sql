@@ -10,5 +10,5 @@ select
     file_name,
     started_at
 from ops.batch
-order by started_at desc, batch_id
+order by started_at desc, batch_id asc
 limit 50

@@ -1,6 +1,7 @@
 -- close a batch with its reconciled counts and final status
 update ops.batch
-set landing_path = :landing_path,
+set
+    landing_path = :landing_path,
     extracted = :extracted,
     loaded = :loaded,
     quarantined = :quarantined,

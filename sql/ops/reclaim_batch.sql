@@ -1,7 +1,8 @@
 -- a failed batch taken up again by bizenv reload: running again, under the reloading process.
 -- only a failed batch is taken, so two reloads of one batch cannot both run it
 update ops.batch
-set status = 'running',
+set
+    status = 'running',
     reason = null,
     finished_at = null,
     worker_host = :worker_host,

@@ -17,7 +17,7 @@ select
     q.resolved_by_batch,
     r.file_name as resolved_by_file
 from quarantine.v_rejected_row as q
-join ops.batch as b on b.batch_id = q.batch_id
+inner join ops.batch as b on b.batch_id = q.batch_id
 left join ops.batch as r on r.batch_id = q.resolved_by_batch
 where (cast(:dataset as varchar) is null or q.dataset = cast(:dataset as varchar))
     and (:include_resolved or q.resolved_at is null)

@@ -1,6 +1,7 @@
 -- move a snapshot run to its next status (computed -> validated -> published, or failed)
 update ops.snapshot_run
-set status = :status,
+set
+    status = :status,
     reason = :reason,
     finished_at = cast(:finished_at as timestamp)
 where run_id = :run_id

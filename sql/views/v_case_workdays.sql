@@ -66,7 +66,9 @@ office_slots as (
 day_length as (
     select
         sum(
-            extract(epoch from ((cast('2000-01-03' as date) + p.end_time) - (cast('2000-01-03' as date) + p.start_time)))
+            extract(epoch from (
+                (cast('2000-01-03' as date) + p.end_time) - (cast('2000-01-03' as date) + p.start_time)
+            ))
         ) as seconds
     from ops.office_period as p
 ),
@@ -79,7 +81,7 @@ office_overlap as (
     from consistent_cases as c
     inner join office_slots as s
         on s.slot_start < c.completed_at
-        and s.slot_end > c.started_at
+            and s.slot_end > c.started_at
     where not c.lacks_time_of_day
     group by c.dataset, c.record_key
 )
@@ -100,4 +102,4 @@ from consistent_cases as c
 cross join day_length as d
 left join office_overlap as o
     on o.dataset = c.dataset
-    and o.record_key = c.record_key
+        and o.record_key = c.record_key

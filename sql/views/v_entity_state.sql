@@ -1,11 +1,9 @@
--- the versions of core.market_entity with what a month-end stock needs (DESIGN §7):
+-- the versions of core.market_entity with what a month-end stock needs (docs/indicators.md):
 -- is_first marks the earliest known version (the state of an entity first recorded after a
 -- month end, e.g. a late delivery); exit_date is the earliest 注销/吊销/迁出 date known from this
 -- version onwards (status_date, else the day the version was recorded), so an exit recorded
 -- after the month end but dated on or before it still ends the entity's stock at that month.
--- the state of an entity at a month end is its version with
---   valid_from < :month_end and (valid_to is null or valid_to >= :month_end),
--- or, when it has none, its first version (is_first and valid_from >= :month_end).
+-- the state of an entity at a month end (its version then) is core.v_entity_month_end.
 create or replace view core.v_entity_state as
 with versions as (
     select

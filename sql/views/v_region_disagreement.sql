@@ -17,5 +17,5 @@ select
     m.region_code as core_value,
     d.region_code as department_value
 from department as d
-join core.market_entity as m on m.uscc = d.uscc and m.is_current
+inner join core.market_entity as m on m.uscc = d.uscc and m.is_current
 where d.region_code <> m.region_code

@@ -13,11 +13,11 @@ select
 from quarantine.tax_filing as q
 union all
 select
-    'credit_record' as dataset, q.batch_id, q.source_row, q.record_key, q.region_code, q.record, q.failures, q.reason_zh,
-    q.reason_en, q.quarantined_at, q.resolved_at, q.resolved_by_batch
+    'credit_record' as dataset, q.batch_id, q.source_row, q.record_key, q.region_code, q.record, q.failures,
+    q.reason_zh, q.reason_en, q.quarantined_at, q.resolved_at, q.resolved_by_batch
 from quarantine.credit_record as q
 union all
 select
-    'real_estate_case' as dataset, q.batch_id, q.source_row, q.record_key, q.region_code, q.record, q.failures, q.reason_zh,
-    q.reason_en, q.quarantined_at, q.resolved_at, q.resolved_by_batch
+    'real_estate_case' as dataset, q.batch_id, q.source_row, q.record_key, q.region_code, q.record, q.failures,
+    q.reason_zh, q.reason_en, q.quarantined_at, q.resolved_at, q.resolved_by_batch
 from quarantine.real_estate_case as q

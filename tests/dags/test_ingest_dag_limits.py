@@ -55,10 +55,11 @@ def test_execution_timeout_is_configurable_per_source(tmp_path, monkeypatch):
     path = write_sources(tmp_path, drop_entry("quick", execution_timeout_minutes=7), drop_entry("default"))
     dagbag = dagbag_of(path, monkeypatch)
     assert dagbag.import_errors == {}
-    [quick] = dagbag.dags["ingest_quick"].tasks
-    [default] = dagbag.dags["ingest_default"].tasks
-    assert quick.execution_timeout == dt.timedelta(minutes=7)
-    assert default.execution_timeout == dt.timedelta(minutes=DEFAULT_EXECUTION_TIMEOUT_MINUTES)
+    quick, default = dagbag.dags["ingest_quick"].tasks, dagbag.dags["ingest_default"].tasks
+    assert len(quick) == len(default) == 3
+    assert {task.execution_timeout for task in quick} == {dt.timedelta(minutes=7)}
+    assert {task.execution_timeout for task in default} == {
+        dt.timedelta(minutes=DEFAULT_EXECUTION_TIMEOUT_MINUTES)}
 
 
 @pytest.mark.parametrize("bad", [

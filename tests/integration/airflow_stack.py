@@ -6,6 +6,13 @@ log file whose tail goes into every failure message.
 Used by test_celery_topology.py and test_backfill.py. PostgreSQL (the `postgres_database`
 fixture of conftest.py) and Redis (BIZENV_TEST_REDIS_URL, host and port) are required: when
 unreachable the tests fail, they never skip.
+
+Two test runs on one machine share nothing: each stack has its own metadata database (a fresh
+`bizenv_test_…` database, dropped afterwards), its own Redis database (claimed below), its own
+AIRFLOW_HOME, ports, Fernet key and JWT secret. Two stacks on one Redis database would consume
+each other's Celery messages: a worker then runs the other stack's workload with a token its own
+api-server never signed (authentication errors), or the other run's flush loses the message (a
+run that never starts).
 """
 
 from __future__ import annotations
@@ -17,7 +24,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager, suppress
 from pathlib import Path
 from typing import TypeVar
@@ -40,10 +48,24 @@ BIZENV_VARIABLES_TO_DROP = ("BIZENV_WAREHOUSE_URL", "BIZENV_LANDING_ROOT", "BIZE
 T = TypeVar("T")
 
 
-def free_port() -> int:
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+# The claims on Redis databases live in the database of BIZENV_TEST_REDIS_URL (0 by default),
+# one key per claimed database; a claim expires on its own so a killed run frees its database.
+REDIS_CLAIM_PREFIX = "bizenv:test:redis-db-claim:"
+REDIS_CLAIM_SECONDS = 3600  # longer than any test's timeout (420 s)
+# Written into a claimed database: only a database that is empty or holds this key is ever
+# flushed, so a developer's own data in another database of the same server is never touched.
+REDIS_MARKER = "bizenv:test:broker-db"
+_RELEASE_CLAIM = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
+
+def free_port(avoid: frozenset[int] = frozenset()) -> int:
+    """A port nothing listens on now; `avoid` keeps two ports of one stack apart."""
+    while True:
+        with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in avoid:
+            return port
 
 
 def tail(path: Path, lines: int = 40) -> str:
@@ -61,27 +83,66 @@ def api_server_up(port: int) -> bool:
         return False
 
 
-@contextmanager
-def redis_database(db: int) -> Iterator[str]:
-    """The URL of Redis database `db` on the test server, empty before and after the block."""
+def redis_url(db: int) -> str:
     # The database is the URL's path: redis-py lets a URL's /N win over a db= argument.
-    url = urlsplit(REDIS_URL)._replace(path=f"/{db}", query="").geturl()
+    return urlsplit(REDIS_URL)._replace(path=f"/{db}", query="").geturl()
+
+
+def shown_url(url: str) -> str:
     parts = urlsplit(url)
-    shown = parts._replace(netloc=f"{parts.hostname}:{parts.port or 6379}").geturl()  # no password in test output
+    return parts._replace(netloc=f"{parts.hostname}:{parts.port or 6379}").geturl()  # no password in test output
+
+
+def redis_client(url: str) -> redis.Redis:
     client = redis.Redis.from_url(url, socket_connect_timeout=5)
-    if client.connection_pool.connection_kwargs.get("db") != db:
-        pytest.fail(f"refusing to flush: {shown} does not select Redis database {db}")
     try:
         client.ping()
     except redis.RedisError as error:
         client.close()
-        pytest.fail(f"Redis at {shown} (Celery broker) is required: {error}")
-    client.flushdb()
+        pytest.fail(f"Redis at {shown_url(url)} (Celery broker) is required: {error}")
+    return client
+
+
+@contextmanager
+def claimed_redis_database(candidates: Iterable[int] | None = None) -> Iterator[str]:
+    """The URL of a Redis database no other test run uses, empty before and after the block.
+
+    A database is taken with SET NX on its claim key (with expiry), so two runs at once never get
+    the same one; it is used only when it is empty or a test run's leftover (holds REDIS_MARKER).
+    """
+    claims = redis_client(REDIS_URL)
+    base_db = claims.connection_pool.connection_kwargs.get("db", 0)
     try:
-        yield url
+        count = int(claims.config_get("databases")["databases"])
+    except (redis.ResponseError, KeyError, ValueError):  # CONFIG disabled: Redis's default
+        count = 16
+    token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
+    try:
+        for db in candidates if candidates is not None else range(count):
+            key = f"{REDIS_CLAIM_PREFIX}{db}"
+            if db == base_db or not claims.set(key, token, nx=True, ex=REDIS_CLAIM_SECONDS):
+                continue
+            url = redis_url(db)
+            client = redis.Redis.from_url(url, socket_connect_timeout=5)
+            try:
+                if client.connection_pool.connection_kwargs.get("db") != db:
+                    pytest.fail(f"refusing to flush: {shown_url(url)} does not select Redis database {db}")
+                if client.dbsize() and not client.exists(REDIS_MARKER):
+                    continue  # someone else's data
+                client.flushdb()
+                client.set(REDIS_MARKER, token)
+                try:
+                    yield url
+                finally:
+                    client.flushdb()
+                return
+            finally:
+                client.close()
+                claims.eval(_RELEASE_CLAIM, 1, key, token)
+        pytest.fail(f"no free Redis database on {shown_url(REDIS_URL)}: every database but {base_db} is claimed "
+                    f"by another test run ({REDIS_CLAIM_PREFIX}N keys) or holds data of its own")
     finally:
-        client.flushdb()
-        client.close()
+        claims.close()
 
 
 def metadata_urls(postgres_database: str) -> tuple[str, str]:
@@ -118,7 +179,8 @@ def airflow_environment(
         "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{metadata_url}",
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+        # Airflow's default is one directory under /tmp for every installation on the machine
+        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH": str(airflow_home / "dag-bundles"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
@@ -127,7 +189,7 @@ def airflow_environment(
         "AIRFLOW__API_AUTH__JWT_SECRET": os.urandom(32).hex(),
         "AIRFLOW__API__SECRET_KEY": os.urandom(16).hex(),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port(avoid=frozenset({api_port}))),
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW_CONN_BIZENV_WAREHOUSE": json.dumps(

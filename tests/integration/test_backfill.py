@@ -2,7 +2,7 @@
 
 A DuckDB warehouse holds simulated department data for 2024-03..2024-06. The project's real
 dags/ folder is served by api-server, scheduler, dag-processor and a Celery worker against a
-fresh PostgreSQL metadata database and Redis database 6 (airflow_stack.py). The CLI backfills
+fresh PostgreSQL metadata database and a Redis database of this run alone (airflow_stack.py). The CLI backfills
 monthly_indicators for the reporting months April, May and June 2024; the test proves the three
 backfill runs succeeded, one after the other, with the data intervals of those months, and that
 each month has a published snapshot whose previous_value is the month before's value.
@@ -40,26 +40,25 @@ from airflow_stack import (
     PROJECT_ROOT,
     Topology,
     airflow_environment,
+    claimed_redis_database,
     free_port,
     metadata_urls,
-    redis_database,
     running,
     wait_for,
     wait_until_ready,
 )
 from sqlalchemy import create_engine, text
 
-from bizenv.indicators import DATASETS, show, stale_datasets
+from bizenv.indicators import DATASETS, load_catalog, show, stale_datasets
 from bizenv.ingest import ingest_file
 from bizenv.settings import Settings
-from bizenv.simulate import DefectRates, simulate, write_files
+from bizenv.simulator.simulate import DefectRates, simulate, write_files
 from bizenv.sources.config import load_sources
 from bizenv.warehouse import make_engine, upgrade
 from conftest import make_settings
 
 pytestmark = [pytest.mark.airflow, pytest.mark.postgres, pytest.mark.timeout(420)]
 
-REDIS_DB = 6  # dedicated to this test (test_celery_topology.py uses 5): flushed before and after
 DAG_ID = "monthly_indicators"
 TIMEZONE = "Asia/Shanghai"
 MONTHS = ("2024-04", "2024-05", "2024-06")
@@ -68,13 +67,14 @@ FROM_DATE = "2024-04-01T00:00:00+08:00"
 TO_DATE = "2024-06-30T23:59:59+08:00"
 RUN_TIMEOUT = 300  # seconds from `backfill create` to three successful runs
 REGIONS = {"152900", "152921", "152922", "152923"}
-INDICATORS_PER_REGION = 10
+INDICATORS_PER_REGION = len(load_catalog())
+WAREHOUSE_POOL = "bizenv_warehouse"  # the pool of the DAGs' warehouse writers
 MONTHLY_TASK_IDS = ("wait_for_departments", "compute_snapshot", "validate_snapshot", "publish_snapshot", "write_report")
 
 
 @pytest.fixture
 def redis_broker() -> Iterator[str]:
-    with redis_database(REDIS_DB) as url:
+    with claimed_redis_database() as url:
         yield url
 
 
@@ -136,6 +136,8 @@ def test_backfill_three_months_on_celery(tmp_path, postgres_database, redis_brok
     topology = Topology(env, log_dir)
     try:
         topology.airflow("db", "migrate", timeout=300)
+        # as a deployment does: the scheduler never starts a task whose pool does not exist
+        topology.airflow("pools", "set", WAREHOUSE_POOL, "1", "bizenv warehouse writers")
         with running(topology):
             topology.start_components(api_port)
             wait_until_ready(topology, metadata, api_port, [DAG_ID, *ingest_dag_ids])

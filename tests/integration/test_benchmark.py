@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from bizenv import benchmark
+from bizenv.simulator import benchmark
 from conftest import POSTGRES_ADMIN_URL
 
 LINE = re.compile(

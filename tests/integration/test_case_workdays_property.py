@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, event, text
 
 from bizenv import calendar
-from bizenv.indicators import _refresh_office_periods
+from bizenv.indicators.reference import _refresh_office_periods
 from bizenv.settings import Settings
 from bizenv.warehouse import bulk_insert, make_engine
 

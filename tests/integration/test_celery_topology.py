@@ -8,7 +8,8 @@ The test proves the run succeeded, that the Celery worker executed it, that the 
 PostgreSQL metadata database and that the rows reached the warehouse.
 
 PostgreSQL (BIZENV_TEST_POSTGRES_URL) and Redis (BIZENV_TEST_REDIS_URL, host and port; the test
-uses database 5 and flushes only that one) are required: when unreachable the test fails.
+claims a free database of its own and flushes only that one) are required: when unreachable the
+test fails. Two runs at once do not interfere (see airflow_stack.py).
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ import pytest
 from airflow_stack import (
     Topology,
     airflow_environment,
+    claimed_redis_database,
     free_port,
     metadata_urls,
-    redis_database,
     running,
     wait_for,
     wait_until_ready,
@@ -37,7 +38,6 @@ from bizenv.warehouse import make_engine
 
 pytestmark = [pytest.mark.airflow, pytest.mark.postgres, pytest.mark.timeout(420)]
 
-REDIS_DB = 5  # dedicated to this test: flushed before and after, nothing else touched
 DAG_ID = "bizenv_celery_topology_probe"
 TASK_ID = "ingest_registration"
 RUN_TIMEOUT = 240  # seconds from trigger to a finished run
@@ -67,7 +67,7 @@ def probe():
 
         from bizenv.ingest import ingest_file
         from bizenv.warehouse import upgrade
-        from bizenv_airflow.runtime import task_settings
+        from bizenv.airflow.runtime import task_settings
 
         settings = task_settings()
         upgrade(settings)
@@ -84,8 +84,8 @@ probe()
 
 @pytest.fixture
 def redis_broker() -> Iterator[str]:
-    """Redis database REDIS_DB on the test server, empty before and after the test."""
-    with redis_database(REDIS_DB) as url:
+    """A Redis database of this run alone, empty before and after the test."""
+    with claimed_redis_database() as url:
         yield url
 
 

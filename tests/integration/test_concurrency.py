@@ -22,7 +22,7 @@ from sqlalchemy import text
 from bizenv.indicators import compute_snapshot, show
 from bizenv.ingest import ingest_file
 from bizenv.settings import Settings
-from bizenv.simulate import CHINESE_HEADERS, DefectRates, simulate
+from bizenv.simulator.simulate import CHINESE_HEADERS, DefectRates, simulate
 from bizenv.warehouse import DUCKDB_LOCK_WAIT_ENV, make_engine
 from conftest import POSTGRES_ADMIN_URL, make_settings
 

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from sqlalchemy import create_engine, text
 
-from bizenv.department_db import fill_department_database
 from bizenv.settings import Settings
-from bizenv.simulate import DefectRates, simulate
+from bizenv.simulator.department_db import fill_department_database
+from bizenv.simulator.simulate import DefectRates, simulate
 from bizenv.sources import SourceConfig, ingest_source, load_sources, read_watermark
 from bizenv.sources.config import Connection
 from bizenv.sources.database import DatabaseSourceError, extract_database

@@ -23,7 +23,7 @@ from bizenv.datasets import DATASETS
 from bizenv.ingest import ingest_file
 from bizenv.reasons import RULES
 from bizenv.settings import Settings
-from bizenv.simulate import (
+from bizenv.simulator.simulate import (
     CROSSWALK_FILE,
     EXPECTED_OUTCOME,
     UNKNOWN_REGION_CODES,

@@ -57,7 +57,7 @@ def test_date_only_times_and_event_types(warehouse_settings, tmp_path) -> None:
 
         with engine.begin() as conn:
             indicators.refresh_reference_tables(conn, "2024-06")
-        rows = indicators._indicator_rows(engine.connect(), next(
+        rows = indicators.snapshot._indicator_rows(engine.connect(), next(
             d for d in indicators.load_catalog() if d.code == "startup_workdays_median"),
             {"month_start": pd.Timestamp("2024-06-01").date(), "month_end": pd.Timestamp("2024-07-01").date(),
              "prefecture_code": "152900"}).set_index("region_code")

@@ -20,7 +20,7 @@ from bizenv.indicators import compute_snapshot
 from bizenv.ingest import ingest_file
 from bizenv.quarantine import export_feedback, neutralised
 from bizenv.report import write_report
-from bizenv.simulate import CHINESE_HEADERS, DefectRates, simulate
+from bizenv.simulator.simulate import CHINESE_HEADERS, DefectRates, simulate
 from bizenv.standardize import LOCAL_TIMEZONE
 from bizenv.warehouse import make_engine
 

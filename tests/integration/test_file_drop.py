@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from bizenv.cli import main
 from bizenv.settings import Settings
-from bizenv.simulate import CHINESE_HEADERS, DefectRates, simulate
+from bizenv.simulator.simulate import CHINESE_HEADERS, DefectRates, simulate
 from bizenv.sources import DropRejected, SourceConfig, ingest_source, load_sources, read_watermark
 from bizenv.sources.drop import new_files
 from bizenv.warehouse import connect

@@ -2,7 +2,7 @@
 
 A scripted server injects faults request by request (500/503, 429 with Retry-After, a
 response slower than the client's timeout, a body cut short of its Content-Length, invalid
-JSON, a short page, 401); the department API of `bizenv.department_api` serves simulated data
+JSON, a short page, 401); the department API of `bizenv.simulator.department_api` serves simulated data
 for the end-to-end runs of page and cursor pagination into the DuckDB warehouse.
 """
 
@@ -22,13 +22,13 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
-from bizenv.department_api import _route, serve
 from bizenv.ingest import BatchSummary
 from bizenv.settings import Settings
-from bizenv.simulate import DefectRates, simulate
+from bizenv.simulator.department_api import _route, serve
+from bizenv.simulator.simulate import DefectRates, simulate
 from bizenv.sources import ingest_source, load_sources, read_watermark
 from bizenv.sources.config import Connection, SourceConfig
-from bizenv.sources.http import HttpSourceError, RetryPolicy, extract_http, parse_retry_after
+from bizenv.sources.http import HttpRequestRefused, HttpSourceError, RetryPolicy, extract_http, parse_retry_after
 from bizenv.warehouse import connect
 
 TOKEN = "test-token-Zx81"  # a throwaway token for a local test server
@@ -206,7 +206,7 @@ def test_retry_after_beyond_the_limit_fails_instead_of_waiting(fault_server: Fau
                          indirect=["fault_server"])
 def test_401_and_404_are_not_retried_and_never_show_the_token(fault_server: FaultServer, status: int) -> None:
     sleeps = Sleeps()
-    with pytest.raises(HttpSourceError) as info:
+    with pytest.raises(HttpRequestRefused) as info:
         extract_http(tax_test_source(), connection(fault_server), None, sleep=sleeps)
     message = str(info.value)
     assert "\n" not in message
@@ -221,7 +221,7 @@ def test_401_and_404_are_not_retried_and_never_show_the_token(fault_server: Faul
 def test_a_wrong_token_is_a_401(fault_server: FaultServer) -> None:
     host, port = fault_server.server_address[:2]
     wrong = Connection.from_uri(CONN_ID, f"http://:not-the-token@{host}:{port}")
-    with pytest.raises(HttpSourceError, match="HTTP 401") as info:
+    with pytest.raises(HttpRequestRefused, match="HTTP 401") as info:
         extract_http(tax_test_source(), wrong, None, sleep=Sleeps())
     assert "not-the-token" not in str(info.value)
 

@@ -603,7 +603,7 @@ def test_previous_month_and_last_year_values(engine: Engine) -> None:
 
 def test_a_snapshot_reads_one_state_of_core_while_ingests_commit(engine: Engine, monkeypatch) -> None:
     undisturbed = _rows(engine, indicators.compute(engine, "2024-06").run_id)
-    real_indicator_rows = indicators._indicator_rows
+    real_indicator_rows = indicators.snapshot._indicator_rows
     moved = []
 
     def rows_while_an_ingest_commits(conn, indicator, params):
@@ -614,7 +614,7 @@ def test_a_snapshot_reads_one_state_of_core_while_ingests_commit(engine: Engine,
                     "where established_date >= date '2024-06-01'")).rowcount)
         return real_indicator_rows(conn, indicator, params)
 
-    monkeypatch.setattr(indicators, "_indicator_rows", rows_while_an_ingest_commits)
+    monkeypatch.setattr(indicators.snapshot, "_indicator_rows", rows_while_an_ingest_commits)
     disturbed = _rows(engine, indicators.compute(engine, "2024-06").run_id)
     assert moved and moved[0] > 0
     columns = ["region_code", "indicator_code", "value", "numerator", "denominator", "sample_size"]
@@ -624,7 +624,7 @@ def test_a_snapshot_reads_one_state_of_core_while_ingests_commit(engine: Engine,
 
     pd.testing.assert_frame_equal(ordered(disturbed), ordered(undisturbed))
     # the change is real: the next snapshot sees it
-    monkeypatch.setattr(indicators, "_indicator_rows", real_indicator_rows)
+    monkeypatch.setattr(indicators.snapshot, "_indicator_rows", real_indicator_rows)
     after = _rows(engine, indicators.compute(engine, "2024-06").run_id)
     assert not ordered(after).equals(ordered(undisturbed))
 

@@ -16,12 +16,12 @@ from fs_faults import full_disk, read_only
 from sqlalchemy import text
 
 import bizenv.sources
+from bizenv.airflow import ingest as ingest_task
 from bizenv.cli import main
 from bizenv.ingest import ingest_file
 from bizenv.settings import Settings
-from bizenv.simulate import DefectRates, simulate, write_files
+from bizenv.simulator.simulate import DefectRates, simulate, write_files
 from bizenv.warehouse import make_engine
-from bizenv_airflow import ingest as ingest_task
 
 PII_KEY = "0123456789abcdef" * 4  # a test key: no real personal data is hashed with it
 
@@ -132,8 +132,8 @@ def test_the_ingest_task_fails_at_once_naming_the_path(monkeypatch, code):
         raise OSError(code, "simulated", path)
 
     monkeypatch.setattr(ingest_task, "task_settings", lambda: None)
-    monkeypatch.setattr(bizenv.sources, "ingest_source", failing_ingest)
+    monkeypatch.setattr(bizenv.sources, "extract_and_land", failing_ingest)
     with pytest.raises(AirflowFailException) as failed:
-        ingest_task.ingest_department_source("amr_registration")
+        ingest_task.extract_and_land("amr_registration")
     message = str(failed.value)
     assert "\n" not in message and path in message and message.startswith("amr_registration: ")

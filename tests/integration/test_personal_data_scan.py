@@ -32,7 +32,7 @@ from bizenv.codes import pii_key_fingerprint
 from bizenv.datasets import DATASETS
 from bizenv.ingest import ingest_file
 from bizenv.pii import PiiKeyMismatch
-from bizenv.simulate import CHINESE_HEADERS, DefectRates, simulate
+from bizenv.simulator.simulate import CHINESE_HEADERS, DefectRates, simulate
 from bizenv.standardize import LOCAL_TIMEZONE
 from bizenv.warehouse import make_engine
 

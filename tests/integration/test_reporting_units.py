@@ -10,6 +10,7 @@ from test_indicators import P, seed_core
 from bizenv import codes, indicators
 from bizenv.ingest import ingest_file
 from bizenv.report import write_report
+from bizenv.settings import CONFIG_DIR
 from bizenv.warehouse import make_engine
 
 ZONE = "152971"
@@ -19,7 +20,7 @@ HEADERS = ["统一社会信用代码", "企业名称", "市场主体类型", "�
 
 def test_a_development_zone_needs_only_the_regions_file(warehouse_settings, tmp_path, monkeypatch) -> None:
     regions = tmp_path / "regions.yaml"
-    shipped = (indicators.CONFIG_DIR / "regions.yaml").read_text(encoding="utf-8")
+    shipped = (CONFIG_DIR / "regions.yaml").read_text(encoding="utf-8")
     zone = f'  - code: "{ZONE}"\n    name: 阿拉善经济开发区\n    kind: 开发区\n'
     regions.write_text(shipped + zone, encoding="utf-8")
     monkeypatch.setenv("BIZENV_REGIONS_FILE", str(regions))

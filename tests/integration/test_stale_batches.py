@@ -21,7 +21,7 @@ from bizenv.batches import fail_stale_batches
 from bizenv.cli import main
 from bizenv.ingest import ingest_file
 from bizenv.landing import read_landed_batch
-from bizenv.simulate import CHINESE_HEADERS, DefectRates, simulate
+from bizenv.simulator.simulate import CHINESE_HEADERS, DefectRates, simulate
 from bizenv.warehouse import make_engine
 
 ENTITIES = 500

@@ -23,10 +23,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 import bizenv.sources
+from bizenv.airflow import ingest as ingest_task
 from bizenv.sources import SourceRefused, load_sources
 from bizenv.sources.config import Connection, SourceConfig
 from bizenv.sources.http import HttpRequestRefused, extract_http
-from bizenv_airflow import ingest as ingest_task
 
 TOKEN = "tls-test-token-Q7"  # a throwaway token for a local test server
 CONN_ID = "bizenv_src_tls_test"
@@ -128,9 +128,9 @@ def test_the_ingest_task_fails_without_retry_on_an_untrusted_certificate(https_s
         return extract_http(tls_source(), connection(server), None, sleep=Sleeps())
 
     monkeypatch.setattr(ingest_task, "task_settings", lambda: None)
-    monkeypatch.setattr(bizenv.sources, "ingest_source", ingest_through_tls)
+    monkeypatch.setattr(bizenv.sources, "extract_and_land", ingest_through_tls)
     with pytest.raises(AirflowFailException, match=r"TLS certificate .* does not verify"):
-        ingest_task.ingest_department_source("amr_registration")
+        ingest_task.extract_and_land("amr_registration")
 
 
 def test_the_department_ca_given_as_ca_bundle_is_trusted(https_server) -> None:

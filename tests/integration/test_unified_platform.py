@@ -1,6 +1,6 @@
 """The unified platform: four departments merged into one enterprise record, on DuckDB and PostgreSQL.
 
-A simulated month (bizenv.simulate) goes through `ingest_file` for every dataset; the tests
+A simulated month (bizenv.simulator.simulate) goes through `ingest_file` for every dataset; the tests
 check consistency across departments, idempotent re-runs, out-of-order deliveries, a merge
 killed half-way, SCD2 history, state changes instead of deletes, survivorship conflicts, the
 一企一档 profile view, lineage, and that no full resident ID number reaches the warehouse.
@@ -26,7 +26,7 @@ from bizenv import codes, ingest
 from bizenv.crosswalk import load_crosswalk
 from bizenv.datasets import get_dataset
 from bizenv.ingest import ingest_file
-from bizenv.simulate import (
+from bizenv.simulator.simulate import (
     CHINESE_HEADERS,
     CROSSWALK_FILE,
     DefectRates,

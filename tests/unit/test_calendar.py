@@ -20,6 +20,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 import bizenv.indicators
 import bizenv.warehouse
+from bizenv.airflow import monthly
 from bizenv.calendar import (
     DEFAULT_OFFICE_HOURS_PATH,
     DEFAULT_WORK_CALENDAR_PATH,
@@ -37,7 +38,6 @@ from bizenv.calendar import (
     year_source,
 )
 from bizenv.cli import main
-from bizenv_airflow import monthly
 
 D = dt.date
 T = dt.datetime

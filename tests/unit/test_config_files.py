@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from bizenv import calendar, indicators, regions
 from bizenv.cli import main
 from bizenv.config_files import ConfigFileError
+from bizenv.errors import Refused
 
 SHIPPED_CATALOG = yaml.safe_load(indicators.DEFAULT_CATALOG_PATH.read_text(encoding="utf-8"))
 SHIPPED_REGIONS = yaml.safe_load(regions.DEFAULT_REGIONS_PATH.read_text(encoding="utf-8"))
@@ -271,4 +272,4 @@ def test_the_command_line_prints_one_line(tmp_path, monkeypatch, capsys):
         assert captured.err.startswith(f"error: {entry}"), captured.err
         assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
         monkeypatch.delenv(variable)
-    assert ConfigFileError.__mro__[1] is ValueError  # the CLI prints a ValueError as its one line
+    assert issubclass(ConfigFileError, Refused)  # the CLI prints a refusal as its one line

@@ -14,7 +14,6 @@ from bizenv.sources.config import (
     DEFAULT_EXECUTION_TIMEOUT_MINUTES,
     DEFAULT_PAGE_DEADLINE_SECONDS,
     SourceConfigError,
-    SourceError,
     SourceRefused,
     check_schedule,
     get_source,
@@ -155,5 +154,5 @@ def test_a_task_of_a_good_source_runs_beside_a_bad_entry(tmp_path, monkeypatch):
     assert get_source("tax_api").dataset == "tax_filing"
     with pytest.raises(SourceConfigError, match="source 'amr_drop' \\(entry 2\\): schedule"):
         get_source("amr_drop")
-    with pytest.raises(SourceError, match=r"unknown source 'nope'.*1 invalid entry"):
+    with pytest.raises(SourceRefused, match=r"unknown source 'nope'.*1 invalid entry"):
         get_source("nope")

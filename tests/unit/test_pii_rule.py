@@ -15,7 +15,7 @@ from stdnum.iso7064 import mod_11_10
 from bizenv import codes
 from bizenv.datasets import DATASETS
 from bizenv.ingest import _quarantine_frame, _without_resident_ids
-from bizenv.simulate import DefectRates, simulate
+from bizenv.simulator.simulate import DefectRates, simulate
 from bizenv.sources.files import map_columns
 from bizenv.standardize import FREE_TEXT_KINDS, RESIDENT_ID_IN_FIELD_RULE, hide_resident_ids, standardize
 from bizenv.validate import _counts_only, _gx_frame

@@ -7,9 +7,10 @@ import re
 import pandas as pd
 import pytest
 
+from bizenv.errors import Refused
 from bizenv.indicators import SHOW_COLUMNS
 from bizenv.regions import Regions
-from bizenv.report import ReportUnavailable, format_value, render_report
+from bizenv.report import format_value, render_report
 
 REGIONS = Regions("152900", "阿拉善盟", {"152921": "阿拉善左旗", "152922": "阿拉善右旗"})
 
@@ -66,7 +67,7 @@ def test_text_from_the_warehouse_is_escaped():
 
 
 def test_a_month_without_a_published_snapshot_is_an_error():
-    with pytest.raises(ReportUnavailable, match=r"month 2024-06 has no published indicator snapshot; run "
+    with pytest.raises(Refused, match=r"month 2024-06 has no published indicator snapshot; run "
                                                 r"`bizenv indicators compute --month 2024-06` first"):
         render_report(pd.DataFrame(columns=SHOW_COLUMNS), "2024-06", REGIONS)
 

@@ -17,7 +17,7 @@ from stdnum.cn import ric
 from bizenv import codes
 from bizenv.calendar import working_days_between
 from bizenv.datasets import DATASETS
-from bizenv.simulate import (
+from bizenv.simulator.simulate import (
     CHINESE_HEADERS,
     EXPECTED_OUTCOME,
     DefectRates,
@@ -368,7 +368,7 @@ def test_bad_arguments_are_rejected(tmp_path):
         simulate(entities=10, months=("2024-1x", "2024-02"))
     with pytest.raises(ValueError, match="ends before"):
         simulate(entities=10, months=("2024-03", "2024-02"))
-    with pytest.raises(ValueError, match="holiday calendar"):
+    with pytest.raises(ValueError, match="working-day calendar"):
         simulate(entities=10, months=("2099-01", "2099-02"))
     with pytest.raises(ValueError, match="probability"):
         DefectRates(full_width=1.5)

@@ -13,7 +13,7 @@ from bizenv.sources.config import (
     Connection,
     ConnectionNotFound,
     SourceConfigError,
-    SourceError,
+    SourceRefused,
     get_source,
     load_sources,
     resolve_connection,
@@ -165,7 +165,7 @@ def test_duplicate_names_and_document_errors(tmp_path: Path) -> None:
         load_sources(write(tmp_path, raw="sources:\n  - just text\n"))
     with pytest.raises(SourceConfigError, match="cannot read"):
         load_sources(tmp_path / "missing.yaml")
-    with pytest.raises(SourceError, match="unknown source 'nope' \\(configured: tax_api\\)"):
+    with pytest.raises(SourceRefused, match="unknown source 'nope' \\(configured: tax_api\\)"):
         get_source("nope", load_sources(write(tmp_path, VALID)))
 
 
@@ -201,7 +201,7 @@ def test_database_connection_urls() -> None:
 def test_missing_or_malformed_connection_never_echoes_the_value() -> None:
     with pytest.raises(ConnectionNotFound, match=r"set AIRFLOW_CONN_BIZENV_SRC_X$"):
         resolve_connection("bizenv_src_x", {})
-    with pytest.raises(SourceError) as info:
+    with pytest.raises(SourceRefused) as info:
         broken = '{"conn_type": "http", "password": "topsecret"'
         resolve_connection("bizenv_src_x", {"AIRFLOW_CONN_BIZENV_SRC_X": broken})
     assert "topsecret" not in str(info.value)

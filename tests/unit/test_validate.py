@@ -3,15 +3,23 @@ per-expectation summary, and GX Data Docs."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from bizenv import codes
-from bizenv.datasets import REGISTRATION
+from bizenv.datasets import DATASETS, REGISTRATION
 from bizenv.standardize import standardize
-from bizenv.validate import RESULT_COLUMNS, build_data_docs, load_suite_document, run_suite, suite_columns
+from bizenv.validate import (
+    RESULT_COLUMNS,
+    build_data_docs,
+    load_suite_document,
+    run_suite,
+    suite_columns,
+    suite_parameters,
+)
 
 
 def _row(n: int, **changes: str) -> dict[str, str]:
@@ -147,3 +155,28 @@ def test_a_rejection_names_the_first_failing_row_and_the_commonest_failure():
     })
     assert _rejection_detail(REGISTRATION, failures) == (
         "first at row 4 field 统一社会信用代码 (uscc_check_char); most frequent: 所属区划代码 (region_known) in 3 rows")
+
+
+@pytest.mark.parametrize("dataset", list(DATASETS))
+def test_the_suites_take_their_value_sets_from_the_dataset_contracts(dataset):
+    in_set = [e["kwargs"] for e in load_suite_document(dataset)["expectations"]
+              if e["type"] == "expect_column_values_to_be_in_set"]
+    # no list of values in the suite file: a second copy could drift from datasets.py
+    assert all(set(kwargs["value_set"]) == {"$PARAMETER"} for kwargs in in_set)
+    enums = {c.name for c in DATASETS[dataset].columns if c.values}
+    checked = {k["column"] for k in in_set if k["value_set"]["$PARAMETER"] == f"{k['column']}_values"}
+    assert checked == enums  # every contract value list is checked, and nothing else by that name
+    parameters = suite_parameters(dataset)
+    assert {name: parameters[name] for name in (f"{c}_values" for c in enums)} == {
+        f"{c.name}_values": list(c.values) for c in DATASETS[dataset].columns if c.values}
+
+
+def test_a_value_added_to_the_contract_is_accepted_without_touching_the_suite(rows, monkeypatch):
+    by_post = rows[rows["source_row"] == 12]  # channel 邮寄
+    assert set(run_suite("registration", by_post).failures["rule"]) == {"not_in_allowed_values"}
+    channel = REGISTRATION.column("channel")
+    widened = dataclasses.replace(channel, values=(*channel.values, "邮寄"))
+    contract = dataclasses.replace(
+        REGISTRATION, columns=tuple(widened if c.name == "channel" else c for c in REGISTRATION.columns))
+    monkeypatch.setitem(DATASETS, "registration", contract)
+    assert run_suite("registration", by_post).failures.empty

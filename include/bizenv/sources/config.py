@@ -45,6 +45,7 @@ from pydantic import (
 )
 
 from bizenv.datasets import DATASETS
+from bizenv.errors import Refused, Retryable
 from bizenv.settings import CONFIG_DIR, SQL_DIR, load_settings
 
 DEFAULT_SOURCES_FILE = CONFIG_DIR / "sources.yaml"
@@ -64,12 +65,12 @@ _IDENTIFIER = re.compile(r"^[^\s\"'`;]+(\.[^\s\"'`;]+)?$")
 _CRON_PRESETS = {"@once", "@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly", "@annually"}
 
 
-class SourceError(RuntimeError):
+class SourceError(Retryable, RuntimeError):
     """A source cannot be reached or read; the message is one line. A later attempt may
     succeed (an outage, a page that changed under the extraction), so schedulers retry it."""
 
 
-class SourceRefused(SourceError):
+class SourceRefused(Refused, RuntimeError):
     """The configuration is wrong or the source refused the request: retrying cannot help."""
 
 
@@ -251,7 +252,7 @@ class SourceConfig:
 
     def connection(self, environ: Mapping[str, str] | None = None) -> Connection:
         if not self.connection_id:
-            raise SourceError(f"source {self.name!r} has no connection_id")
+            raise SourceRefused(f"source {self.name!r} has no connection_id")
         return resolve_connection(self.connection_id, environ)
 
 
@@ -548,7 +549,7 @@ def get_source(name: str, sources: Mapping[str, SourceConfig] | None = None) -> 
         if f"source {name!r}" in str(error):
             raise error
     invalid = f"; {len(errors)} invalid entr{'y' if len(errors) == 1 else 'ies'}: {errors[0]}" if errors else ""
-    raise SourceError(f"unknown source {name!r} (configured: {', '.join(sources) or 'none'}){invalid}")
+    raise SourceRefused(f"unknown source {name!r} (configured: {', '.join(sources) or 'none'}){invalid}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -573,7 +574,7 @@ class Connection:
             parts = urlsplit(uri)
             port = parts.port
         except ValueError:
-            raise SourceError(f"connection {conn_id!r}: not a valid connection URI") from None
+            raise SourceRefused(f"connection {conn_id!r}: not a valid connection URI") from None
         conn_type = parts.scheme.replace("-", "_")
         if conn_type == "postgresql":
             conn_type = "postgres"
@@ -583,7 +584,7 @@ class Connection:
             try:
                 extra = json.loads(query.pop("__extra__"))
             except json.JSONDecodeError:
-                raise SourceError(f"connection {conn_id!r}: __extra__ is not valid JSON") from None
+                raise SourceRefused(f"connection {conn_id!r}: __extra__ is not valid JSON") from None
         extra.update(query)
         return cls(
             conn_id=conn_id, conn_type=conn_type,
@@ -598,15 +599,15 @@ class Connection:
         try:
             data = json.loads(value)
         except json.JSONDecodeError:
-            raise SourceError(f"connection {conn_id!r}: not valid JSON") from None
+            raise SourceRefused(f"connection {conn_id!r}: not valid JSON") from None
         if not isinstance(data, Mapping) or not data.get("conn_type"):
-            raise SourceError(f"connection {conn_id!r}: JSON needs at least 'conn_type'")
+            raise SourceRefused(f"connection {conn_id!r}: JSON needs at least 'conn_type'")
         extra = data.get("extra") or {}
         if isinstance(extra, str):
             try:
                 extra = json.loads(extra)
             except json.JSONDecodeError:
-                raise SourceError(f"connection {conn_id!r}: extra is not valid JSON") from None
+                raise SourceRefused(f"connection {conn_id!r}: extra is not valid JSON") from None
         port = data.get("port")
         return cls(
             conn_id=conn_id, conn_type=str(data["conn_type"]).replace("-", "_"), host=data.get("host"),
@@ -622,7 +623,7 @@ class Connection:
     def http_base_url(self) -> str:
         scheme = self.conn_type if self.conn_type in ("http", "https") else self.extra.get("scheme", "http")
         if not self.host:
-            raise SourceError(f"connection {self.conn_id!r} has no host")
+            raise SourceRefused(f"connection {self.conn_id!r} has no host")
         host = f"[{self.host}]" if ":" in self.host else self.host
         port = f":{self.port}" if self.port else ""
         base = f"/{self.schema.strip('/')}" if self.schema and self.schema.strip("/") else ""

@@ -30,7 +30,7 @@ class DatabaseSourceError(SourceError):
     """The department database could not be reached or read."""
 
 
-class DatabaseQueryRefused(DatabaseSourceError, SourceRefused):
+class DatabaseQueryRefused(SourceRefused):
     """The database answered, but the configured table, query or columns do not fit it."""
 
 
@@ -85,7 +85,7 @@ def extract_database(source: SourceConfig, connection: Connection,
     """Every row changed after `since` (all rows when None), values as text, department field names."""
     options = source.database
     if options is None:
-        raise SourceError(f"source {source.name!r} is not a database source")
+        raise SourceRefused(f"source {source.name!r} is not a database source")
     engine = source_engine(connection.sqlalchemy_url())
     params = {"watermark": since.strftime("%Y-%m-%d %H:%M:%S")} if since is not None else {}
     chunks: list[pd.DataFrame] = []

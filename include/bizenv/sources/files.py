@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from bizenv.datasets import Dataset
+from bizenv.errors import Refused
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ _UTF8_EVIDENCE_BYTES = 8
 _FIELD_COUNT = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 
 
-class BatchRejected(Exception):
+class BatchRejected(Refused):
     """A whole batch cannot be accepted; the message is one line naming the file and the problem."""
 
 

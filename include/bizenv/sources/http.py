@@ -64,7 +64,7 @@ class HttpSourceError(SourceError):
     """The extraction failed; nothing of it may be landed."""
 
 
-class HttpRequestRefused(HttpSourceError, SourceRefused):
+class HttpRequestRefused(SourceRefused):
     """The API answered 4xx (other than 429), the connection has no token or the server's TLS
     certificate does not verify."""
 
@@ -214,7 +214,7 @@ class HttpExtractor:
                  sleep: Callable[[float], None] | None = None, rng: random.Random | None = None,
                  session: requests.Session | None = None) -> None:
         if source.http is None:
-            raise SourceError(f"source {source.name!r} is not an http source")
+            raise SourceRefused(f"source {source.name!r} is not an http source")
         self.source = source
         self.options = source.http
         self.connection = connection

@@ -5,11 +5,14 @@ delete from core.entity_conflict
 where field = 'region_code'
     and (
         uscc in (
-            select s.uscc from ops.stage_registration as s where s.batch_id = :batch_id
+            select s.uscc from ops.stage_registration as s
+            where s.batch_id = :batch_id
             union
-            select s.uscc from ops.stage_tax_filing as s where s.batch_id = :batch_id
+            select s.uscc from ops.stage_tax_filing as s
+            where s.batch_id = :batch_id
             union
-            select s.uscc from ops.stage_credit_record as s where s.batch_id = :batch_id
+            select s.uscc from ops.stage_credit_record as s
+            where s.batch_id = :batch_id
         )
         or exists (
             select 1

@@ -5,7 +5,7 @@
 with split as (
     select e.uscc, e.valid_from, min(s.updated_at) as next_from
     from ops.stage_registration as s
-    join core.market_entity as e on e.uscc = s.uscc
+    inner join core.market_entity as e on e.uscc = s.uscc
     where s.batch_id = :batch_id
         and e.batch_id <> :batch_id
         and s.updated_at > e.valid_from
@@ -13,7 +13,8 @@ with split as (
     group by e.uscc, e.valid_from
 )
 update core.market_entity
-set valid_to = split.next_from,
+set
+    valid_to = split.next_from,
     is_current = false
 from split
 where core.market_entity.uscc = split.uscc

@@ -32,7 +32,7 @@ later_starts as (
 bounds as (
     select v.uscc, v.updated_at, min(l.valid_from) as valid_to
     from new_versions as v
-    join later_starts as l on l.uscc = v.uscc and l.valid_from > v.updated_at
+    inner join later_starts as l on l.uscc = v.uscc and l.valid_from > v.updated_at
     group by v.uscc, v.updated_at
 )
 select

@@ -2,7 +2,8 @@
 -- uscc, or, where the uscc itself was the defect (wrong check character, excel-mangled, missing
 -- and not in the crosswalk), the same enterprise by name, 成立日期 and region.
 update quarantine.registration
-set resolved_at = cast(:resolved_at as timestamp),
+set
+    resolved_at = cast(:resolved_at as timestamp),
     resolved_by_batch = :batch_id
 where resolved_at is null
     and batch_id <> :batch_id

@@ -6,14 +6,12 @@ Revises: 0002
 
 from alembic import op
 
-from bizenv.warehouse import sql_text
-
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-# the view as of this revision; later revisions replace it
+# the views as of this revision; later revisions replace them
 V_CASE_WORKDAYS = """
 create or replace view core.v_case_workdays as
 with cases as (
@@ -91,10 +89,44 @@ left join office_slots as s
 group by c.dataset, c.record_key, c.region_code, c.applicant_type, c.started_at, c.completed_at
 """
 
+V_ENTITY_STATE = """
+create or replace view core.v_entity_state as
+with versions as (
+    select
+        m.uscc,
+        m.valid_from,
+        m.valid_to,
+        m.entity_type,
+        m.region_code,
+        m.established_date,
+        m.status,
+        case
+            when m.status in ('注销', '吊销', '迁出') then coalesce(m.status_date, cast(m.valid_from as date))
+        end as own_exit_date,
+        row_number() over (partition by m.uscc order by m.valid_from) as version_no
+    from core.market_entity as m
+)
+select
+    v.uscc,
+    v.valid_from,
+    v.valid_to,
+    v.version_no = 1 as is_first,
+    v.entity_type,
+    v.region_code,
+    v.established_date,
+    v.status,
+    min(v.own_exit_date) over (
+        partition by v.uscc
+        order by v.valid_from desc
+        rows between unbounded preceding and current row
+    ) as exit_date
+from versions as v
+"""
+
 
 def upgrade() -> None:
     op.execute(V_CASE_WORKDAYS)
-    op.execute(sql_text("views/v_entity_state.sql"))
+    op.execute(V_ENTITY_STATE)
 
 
 def downgrade() -> None:

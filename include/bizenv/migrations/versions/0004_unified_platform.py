@@ -9,9 +9,9 @@ Revision ID: 0004
 Revises: 0003
 """
 
-from alembic import op
+import importlib
 
-from bizenv.warehouse import sql_statements, sql_text
+from alembic import op
 
 revision = "0004"
 down_revision = "0003"
@@ -26,11 +26,78 @@ DATASET_STAGES = (
 )
 STAGE_TABLES = (*DATASET_STAGES, "ops.stage_legacy_code_crosswalk")
 STAGE_KEY = ",\n    primary key (batch_id, source_row)"
+# the view as of this revision; later revisions replace it
+V_ENTERPRISE_PROFILE = """
+create or replace view mart.v_enterprise_profile as
+with tax as (
+    select
+        t.uscc,
+        count(*) as tax_filing_count,
+        max(t.tax_period) as latest_tax_period,
+        sum(t.tax_amount) as total_tax_amount,
+        sum(case when t.channel in ('电子税务局', '移动端') then 1 else 0 end) as online_filing_count
+    from core.tax_filing as t
+    group by t.uscc
+),
+credit as (
+    select
+        c.uscc,
+        sum(
+            case
+                when c.record_type = '严重失信主体名单'
+                    and c.record_date <= current_date
+                    and (c.removal_date is null or c.removal_date > current_date)
+                then 1 else 0
+            end
+        ) as dishonest_listings,
+        sum(case when c.record_type = '履约践诺' then 1 else 0 end) as fulfilment_count
+    from core.credit_record as c
+    group by c.uscc
+),
+real_estate as (
+    select
+        r.applicant_uscc as uscc,
+        count(*) as real_estate_case_count,
+        count(r.completed_at) as real_estate_completed_count,
+        max(r.completed_at) as latest_real_estate_completed_at
+    from core.real_estate_case as r
+    where r.applicant_type = '企业'
+        and r.applicant_uscc is not null
+    group by r.applicant_uscc
+)
+select
+    m.uscc,
+    m.name,
+    m.entity_type,
+    m.region_code,
+    m.industry_code,
+    m.status,
+    m.status_date,
+    m.established_date,
+    cast(coalesce(t.tax_filing_count, 0) as bigint) as tax_filing_count,
+    t.latest_tax_period,
+    cast(t.total_tax_amount as numeric(20, 2)) as total_tax_amount,
+    cast(t.online_filing_count as double precision)
+        / cast(nullif(t.tax_filing_count, 0) as double precision) as online_filing_share,
+    coalesce(c.dishonest_listings, 0) > 0 as on_dishonest_list,
+    cast(coalesce(c.fulfilment_count, 0) as bigint) as fulfilment_count,
+    cast(coalesce(r.real_estate_case_count, 0) as bigint) as real_estate_case_count,
+    cast(coalesce(r.real_estate_completed_count, 0) as bigint) as real_estate_completed_count,
+    r.latest_real_estate_completed_at,
+    m.valid_from as record_valid_from,
+    m.batch_id,
+    m.changed_at
+from core.market_entity as m
+left join tax as t on t.uscc = m.uscc
+left join credit as c on c.uscc = m.uscc
+left join real_estate as r on r.uscc = m.uscc
+where m.is_current
+"""
 
 
 def _stage_ddl(table: str) -> str:
-    """The stage table's create statement from the initial schema."""
-    return next(s for s in sql_statements("schema/0001_initial.sql") if s.startswith(f"create table {table} ("))
+    """The stage table's create statement as revision 0001 made it."""
+    return importlib.import_module("bizenv.migrations.versions.0001_initial").create_table_statement(table)
 
 
 def _drop_stage_keys(dialect: str) -> None:
@@ -65,7 +132,7 @@ def upgrade() -> None:
     if dialect == "postgresql":
         for table in STAGE_TABLES:
             op.execute(f"alter table {table} set unlogged")
-    op.execute(sql_text("marts/v_enterprise_profile.sql"))
+    op.execute(V_ENTERPRISE_PROFILE)
 
 
 def downgrade() -> None:

@@ -1,4 +1,4 @@
-"""Throughput benchmark: `python -m bizenv.benchmark [--entities N] [--rows N] [--defects] [--postgres URL]`.
+"""Throughput benchmark: `python -m bizenv.simulator.benchmark [--entities N] [--rows N] [--defects] [--postgres URL]`.
 
 Measures, on simulated registration rows:
 
@@ -42,7 +42,7 @@ from sqlalchemy.engine import make_url
 from bizenv.datasets import REGISTRATION
 from bizenv.ingest import _stage_frame, merge_staged
 from bizenv.settings import Settings
-from bizenv.simulate import DefectRates, simulate
+from bizenv.simulator.simulate import DefectRates, simulate
 from bizenv.standardize import code_checks, standardize
 from bizenv.validate import run_suite
 from bizenv.warehouse import bulk_insert, connect, upgrade

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pendulum
 
-from bizenv_airflow.runtime import reporting_month, task_settings
+from bizenv.airflow.runtime import reporting_month, task_settings
 
 
 def freshness_gate(

@@ -1,6 +1,7 @@
-"""Synthetic department data for the four datasets (DESIGN §4), for demos, tests and load runs.
+"""Synthetic department data for the four datasets (bizenv.datasets), for demos, tests and load runs.
 
-`simulate()` draws a population of market entities in 阿拉善盟 and, consistently with it, what
+`simulate()` draws a population of market entities in the configured prefecture (阿拉善盟 by
+default) and, consistently with it, what
 each department would deliver for a range of months: the 市场监管局 registration file, monthly
 tax filings, credit records and real-estate registration cases. Everything is drawn from one
 seeded numpy Generator, so a seed gives the same data every time, and it is vectorised (one
@@ -13,12 +14,20 @@ defects are injected at the rates of `DefectRates` and listed in `SimulatedData.
 
 Deliberate outsiders: about 1 % of tax filings, credit records and 企业 real-estate applicants
 carry valid USCCs of entities registered in other prefectures, which are not in the
-registration file; `is_outsider_uscc` tells them apart (their division code is not 1529xx).
+registration file; `is_outsider_uscc` tells them apart (their division code is not the
+prefecture's, 1529xx by default).
 
-Working time follows China's official holiday calendar (`chinese_calendar`) and the default
-office hours 08:30–12:00, 13:30–18:00. The simulated months must lie in years that calendar
-knows (else ValueError); the days after the range, which only receive spill-over (filings of the
-last month, late completions), fall back to Monday–Friday when the calendar has no data yet.
+What production holds as contract or config is read from there, never declared again here, so
+simulated data follows an edit of either: the reporting units and the prefecture from
+`bizenv.regions` (regions.yaml), office hours from office_hours.yaml and statutory working days
+from `bizenv.calendar` (work_calendar.yaml, then chinese_calendar), and headers, 市场主体类型,
+登记状态, 业务类型, channels, record and applicant types from the contracts of `bizenv.datasets`.
+What stays here is only what the simulator invents: shares, names, durations.
+
+The simulated months must lie in years with an official working-day calendar (else
+CalendarCoverageError, a ValueError); the days after the range, which only receive spill-over
+(filings of the last month, late completions), fall back to Monday–Friday when no calendar has the
+year yet.
 """
 
 from __future__ import annotations
@@ -28,14 +37,15 @@ import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-import chinese_calendar
 import numpy as np
 import pandas as pd
 from stdnum.cn import ric
 from stdnum.iso7064 import mod_11_10
 
 from bizenv import codes
-from bizenv.datasets import DATASETS
+from bizenv.calendar import covered_years, load_office_periods, require_years, working_days_table
+from bizenv.datasets import DATASETS, REAL_ESTATE_CASE, REGISTRATION, TAX_FILING
+from bizenv.regions import Regions, load_regions
 
 # ---------------------------------------------------------------------------------------------
 # Public constants
@@ -43,7 +53,7 @@ from bizenv.datasets import DATASETS
 CHINESE_HEADERS: dict[str, dict[str, str]] = {
     name: {column.name: column.header_zh for column in dataset.columns} for name, dataset in DATASETS.items()
 }
-"""dataset -> {english column: Chinese header}, in the column order of DESIGN §4."""
+"""dataset -> {english column: Chinese header}, in the column order of bizenv.datasets."""
 
 DEFAULT_ENCODINGS: dict[str, str] = {
     "registration": "gb18030",
@@ -56,13 +66,12 @@ DEFECTS_FILE = "defects.csv"
 CROSSWALK_HEADERS = {"legacy_reg_no": "注册号", "uscc": "统一社会信用代码"}
 DEFECT_COLUMNS = ["dataset", "row_number", "defect", "expected_outcome"]
 
-REGION_NAMES = {"152921": "阿拉善左旗", "152922": "阿拉善右旗", "152923": "额济纳旗"}
-PREFECTURE_CODE = "152900"
-LOCAL_DIVISION_PREFIX = "1529"
 # Other prefectures' divisions used for the deliberate outsiders: 呼和浩特新城区, 包头昆都仑区,
-# 鄂尔多斯东胜区, 锡林浩特市, 银川兴庆区, 兰州城关区.
+# 鄂尔多斯东胜区, 锡林浩特市, 银川兴庆区, 兰州城关区 (those inside the configured prefecture are
+# skipped).
 OUTSIDER_DIVISIONS = ("150102", "150203", "150602", "152502", "640104", "620102")
-# Division codes that are not regions of the prefecture (unknown_region defect).
+# Candidates for the unknown_region defect; a code configured in regions.yaml is skipped, since
+# a row carrying it would load.
 UNKNOWN_REGION_CODES = ("152924", "152925", "152901", "152999", "150121")
 
 EXPECTED_OUTCOME = {
@@ -80,9 +89,15 @@ EXPECTED_OUTCOME = {
 USCC_REFORM_DATE = dt.date(2015, 10, 1)  # 三证合一: entities registered before hold a 15-digit 注册号
 
 
+def _local_prefix(regions: Regions) -> str:
+    """Province and prefecture digits of a division code: every unit of the prefecture has them."""
+    return regions.prefecture_code[:4]
+
+
 def is_outsider_uscc(code: str) -> bool:
-    """A (valid) USCC issued outside the prefecture: its division code is not 1529xx."""
-    return len(code) == 18 and code[2:6] != LOCAL_DIVISION_PREFIX
+    """A (valid) USCC issued outside the configured prefecture: its division code does not start
+    with the prefecture's four digits (1529xx by default)."""
+    return len(code) == 18 and code[2:6] != _local_prefix(load_regions())
 
 
 @dataclass(frozen=True)
@@ -128,16 +143,40 @@ class SimulatedData:
 # ---------------------------------------------------------------------------------------------
 # Vocabulary
 
-_ENTITY_TYPES = np.array(["企业", "个体工商户", "农民专业合作社"], dtype=object)
-_ENTITY_TYPE_P = (0.60, 0.37, 0.03)
-_USCC_CATEGORY = ("91", "92", "93")
-_REGIONS = np.array(list(REGION_NAMES), dtype=object)
-_REGION_P = (0.70, 0.15, 0.15)
-_REGION_LABELS = np.array(list(REGION_NAMES.values()), dtype=object)
+_ENTITY_TYPES = np.array(REGISTRATION.column("entity_type").values, dtype=object)
+_COMPANY, _SHOP, _COOPERATIVE = "企业", "个体工商户", "农民专业合作社"
+# Per 市场主体类型: share of registrations, USCC category (GB 32100: 9 market regulation, then
+# 1/2/3), leading digit of the pre-2015 注册号 sequence, median registered capital (万元).
+_TYPE_PROFILE = {
+    _COMPANY: (0.60, "91", "0", 100.0),
+    _SHOP: (0.37, "92", "6", 5.0),
+    _COOPERATIVE: (0.03, "93", "2", 50.0),
+}
+# The first reporting unit of regions.yaml (the prefecture's seat, 阿拉善左旗 by default) gets
+# this share of the entities, the others split the rest evenly.
+_SEAT_SHARE = 0.70
+
+
+def _check_vocabulary() -> None:
+    """The contract's value lists that the simulator gives shares to: a value added to
+    include/bizenv/datasets.py needs a share here before data can be drawn for it."""
+    for what, contract, shares in (
+        ("市场主体类型", _ENTITY_TYPES, _TYPE_PROFILE),
+        ("申报渠道", _TAX_CHANNELS, _TAX_CHANNEL_SHARE),
+    ):
+        missing = [value for value in contract if value not in shares]
+        if missing:
+            raise ValueError(f"simulate: {what} {', '.join(missing)} of bizenv.datasets has no share in "
+                             "bizenv.simulator.simulate")
+
+
+def _type_index(entity_type: str) -> int:
+    return list(_ENTITY_TYPES).index(entity_type)
+
 
 # (GB/T 4754-2017 code, name phrase, weight) per entity type.
-_INDUSTRIES: tuple[tuple[tuple[str, str, float], ...], ...] = (
-    (  # 企业
+_INDUSTRIES: dict[str, tuple[tuple[str, str, float], ...]] = {
+    _COMPANY: (
         ("F5211", "商贸", 12),
         ("E4790", "建筑工程", 10),
         ("G5421", "物流", 9),
@@ -156,7 +195,7 @@ _INDUSTRIES: tuple[tuple[tuple[str, str, float], ...], ...] = (
         ("O8111", "汽车服务", 4),
         ("M7482", "工程技术", 3),
     ),
-    (  # 个体工商户
+    _SHOP: (
         ("F5213", "便利店", 20),
         ("F5225", "蔬菜水果店", 8),
         ("F5226", "牛羊肉店", 5),
@@ -169,14 +208,14 @@ _INDUSTRIES: tuple[tuple[tuple[str, str, float], ...], ...] = (
         ("G5421", "货运部", 6),
         ("A0313", "养殖场", 5),
     ),
-    (  # 农民专业合作社
+    _COOPERATIVE: (
         ("A0313", "养殖", 40),
         ("A0311", "肉牛养殖", 15),
         ("A0170", "苁蓉种植", 20),
         ("A0141", "蔬菜种植", 15),
         ("A0319", "骆驼养殖", 10),
     ),
-)
+}
 _TRADE_NAME_CHARS = np.array(
     list(
         "恒源兴达盛鑫隆华泰昌丰瑞祥宏远金沙驼漠绿洲胡杨贺兰峰云天骄鼎诚信嘉禾蒙银发长东汇联顺龙凤"
@@ -184,7 +223,7 @@ _TRADE_NAME_CHARS = np.array(
     ),
     dtype=object,
 )
-_COMPANY_PREFIX = np.array(["{region}", "阿拉善盟", "内蒙古", "阿拉善"], dtype=object)
+_COMPANY_PREFIX = np.array(["{region}", "{prefecture}", "内蒙古", "{prefecture_short}"], dtype=object)
 _COMPANY_PREFIX_P = (0.55, 0.20, 0.15, 0.10)
 _COMPANY_FORM = np.array(["有限公司", "有限责任公司", "股份有限公司"], dtype=object)
 _COMPANY_FORM_P = (0.85, 0.10, 0.05)
@@ -219,31 +258,39 @@ _MONGOLIAN_NAMES = np.array(
 _ALIVE_STATUS = np.array(["存续", "在业"], dtype=object)
 _EXIT_STATUS = np.array(["注销", "吊销", "迁出"], dtype=object)
 _EXIT_RATE_PER_YEAR = np.array([0.020, 0.005, 0.003])
+_FOUNDING = "设立"  # the 业务类型 of an entity's first registration
+_REGISTRATION_CHANNELS = REGISTRATION.column("channel").values  # (online, at the window)
 
-_TAX_CHANNELS = np.array(["电子税务局", "移动端", "自助终端", "办税服务厅"], dtype=object)
-_TAX_CHANNEL_P = (0.80, 0.12, 0.03, 0.05)
+_TAX_CHANNELS = np.array(TAX_FILING.column("channel").values, dtype=object)
+# Share per 申报渠道 of the contract; the first two are online (any time of day).
+_TAX_CHANNEL_SHARE = {"电子税务局": 0.80, "移动端": 0.12, "自助终端": 0.03, "办税服务厅": 0.05}
+_ONLINE_TAX_CHANNELS = ("电子税务局", "移动端")
+
+_DISHONEST, _FULFILMENT, _REPAIR = "严重失信主体名单", "履约践诺", "信用修复"
+_APPLICANT_COMPANY, _APPLICANT_PERSON = REAL_ESTATE_CASE.column("applicant_type").values
+_RE_CHANNELS = REAL_ESTATE_CASE.column("channel").values  # (online, at the window)
 
 _DISHONEST_AUTHORITIES = np.array(
     [
-        "阿拉善盟市场监督管理局",
-        "国家税务总局阿拉善盟税务局",
-        "阿拉善盟人力资源和社会保障局",
-        "阿拉善盟应急管理局",
-        "阿拉善盟生态环境局",
+        "{prefecture}市场监督管理局",
+        "国家税务总局{prefecture}税务局",
+        "{prefecture}人力资源和社会保障局",
+        "{prefecture}应急管理局",
+        "{prefecture}生态环境局",
     ],
     dtype=object,
 )
 _FULFIL_AUTHORITIES = np.array(
     [
-        "阿拉善盟发展和改革委员会",
-        "阿拉善盟市场监督管理局",
-        "阿拉善盟住房和城乡建设局",
-        "阿拉善盟工业和信息化局",
+        "{prefecture}发展和改革委员会",
+        "{prefecture}市场监督管理局",
+        "{prefecture}住房和城乡建设局",
+        "{prefecture}工业和信息化局",
         "{region}市场监督管理局",
     ],
     dtype=object,
 )
-_REPAIR_AUTHORITIES = np.array(["阿拉善盟发展和改革委员会", "阿拉善盟市场监督管理局"], dtype=object)
+_REPAIR_AUTHORITIES = np.array(["{prefecture}发展和改革委员会", "{prefecture}市场监督管理局"], dtype=object)
 
 _RE_TYPES = np.array(["首次登记", "转移登记", "变更登记", "抵押登记"], dtype=object)
 _RE_TYPE_P = (0.12, 0.40, 0.13, 0.35)
@@ -258,15 +305,59 @@ _OTHER_ID_PREFIXES = np.array(
     ["150121", "150222", "152501", "640121", "640122", "640221", "110105"], dtype=object
 )
 
-# Office hours 08:30–12:00 and 13:30–18:00 (include/config/office_hours.yaml defaults).
-_AM_START, _AM_LEN = 8 * 3600 + 1800, 3 * 3600 + 1800
-_PM_START, _PM_LEN = 13 * 3600 + 1800, 4 * 3600 + 1800
-_WORKDAY = _AM_LEN + _PM_LEN
 _DAY = 86400
 _EPOCH = dt.date(1970, 1, 1)
 _NONE = np.int64(-(2**62))  # missing timestamp/day marker in the int64 arrays
 
 _FULL_WIDTH = {c: c + 0xFEE0 for c in range(0x21, 0x7F)}
+
+
+@dataclass(frozen=True)
+class _Places:
+    """The configured prefecture (regions.yaml) as the simulator draws from it."""
+
+    codes: np.ndarray  # reporting units, in the order of the file
+    names: np.ndarray
+    p: np.ndarray
+    prefecture: str
+    outsider_divisions: np.ndarray
+    unknown_codes: np.ndarray
+
+    @classmethod
+    def configured(cls) -> _Places:
+        regions = load_regions()
+        units = list(regions.names)
+        if not units:
+            raise ValueError("regions.yaml lists no reporting unit to simulate entities in")
+        rest = (1.0 - _SEAT_SHARE) / (len(units) - 1) if len(units) > 1 else 0.0
+        p = np.array([_SEAT_SHARE if len(units) > 1 else 1.0] + [rest] * (len(units) - 1))
+        local = _local_prefix(regions)
+        unknown = [c for c in UNKNOWN_REGION_CODES if c not in regions.codes]
+        return cls(
+            codes=np.array(units, dtype=object),
+            names=np.array([regions.names[c] for c in units], dtype=object),
+            p=p,
+            prefecture=regions.prefecture_name,
+            outsider_divisions=np.array([d for d in OUTSIDER_DIVISIONS if d[:4] != local], dtype=object),
+            unknown_codes=np.array(unknown, dtype=object),
+        )
+
+    def draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """Indexes into `codes`."""
+        return rng.choice(len(self.codes), size=size, p=self.p)
+
+    def name_of(self, codes: np.ndarray) -> np.ndarray:
+        lookup = dict(zip(self.codes.tolist(), self.names.tolist(), strict=True))
+        return np.array([lookup[c] for c in codes], dtype=object)
+
+    def fill(self, templates: np.ndarray) -> np.ndarray:
+        """`{prefecture}` and `{prefecture_short}` (阿拉善盟, 阿拉善) filled in."""
+        trimmed = len(self.prefecture) > 2 and self.prefecture[-1] in "盟市州"
+        short = self.prefecture[:-1] if trimmed else self.prefecture
+        return np.array(
+            [t.replace("{prefecture_short}", short).replace("{prefecture}", self.prefecture) for t in templates],
+            dtype=object,
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -278,33 +369,30 @@ def _day_number(day: dt.date) -> int:
 
 
 class _WorkCalendar:
-    """Working seconds since the calendar's first day, and back (timestamps as int64 epoch seconds)."""
+    """Working seconds since the calendar's first day, and back (timestamps as int64 epoch seconds),
+    over the office hours and statutory working days production measures durations with."""
 
     def __init__(self, first_day: int, last_day: int, strict: tuple[int, int]) -> None:
+        periods = load_office_periods()
+        self.starts = np.array([p.start.hour * 3600 + p.start.minute * 60 for p in periods], dtype=np.int64)
+        self.lengths = np.array([round(p.seconds) for p in periods], dtype=np.int64)
+        self.ends = np.cumsum(self.lengths)  # working seconds of the day at the end of each period
+        self.workday = int(self.ends[-1])
         self.first = first_day
-        count = last_day - first_day + 1
-        work = np.zeros(count, dtype=bool)
-        covered: dict[int, bool] = {}
-        for i in range(count):
-            day = _EPOCH + dt.timedelta(days=first_day + i)
-            if day.year not in covered:
-                try:
-                    chinese_calendar.is_workday(dt.date(day.year, 7, 1))
-                    covered[day.year] = True
-                except NotImplementedError:
-                    covered[day.year] = False
-            if covered[day.year]:
-                work[i] = chinese_calendar.is_workday(day)
-            elif strict[0] <= first_day + i <= strict[1]:
-                raise ValueError(
-                    f"no official holiday calendar for {day.year} (chinese_calendar "
-                    f"{getattr(chinese_calendar, '__version__', '?')}); "
-                    "cannot simulate working time in that year"
-                )
-            else:
-                work[i] = day.weekday() < 5
+        first, last = (_EPOCH + dt.timedelta(days=day) for day in (first_day, last_day))
+        require_years(range((_EPOCH + dt.timedelta(days=strict[0])).year,
+                            (_EPOCH + dt.timedelta(days=strict[1])).year + 1))
+        covered = covered_years()
+        work = np.zeros(last_day - first_day + 1, dtype=bool)
+        for year in range(first.year, last.year + 1):
+            lo, hi = max(first, dt.date(year, 1, 1)), min(last, dt.date(year, 12, 31))
+            if year in covered:
+                flags = [working for _, working, _ in working_days_table(lo, hi)]
+            else:  # spill-over past the last covered year only; the strict range was checked above
+                flags = [(lo + dt.timedelta(days=i)).weekday() < 5 for i in range((hi - lo).days + 1)]
+            work[_day_number(lo) - first_day : _day_number(hi) - first_day + 1] = flags
         self.work = work
-        self.cum = np.concatenate(([0], np.cumsum(work))).astype(np.int64) * _WORKDAY
+        self.cum = np.concatenate(([0], np.cumsum(work))).astype(np.int64) * self.workday
         self.work_days = (np.flatnonzero(work) + first_day).astype(np.int64)
 
     def to_work(self, ts: np.ndarray) -> np.ndarray:
@@ -314,16 +402,17 @@ class _WorkCalendar:
         if index.size and (index.min() < 0 or index.max() >= len(self.work)):
             raise ValueError("timestamp outside the simulation calendar")
         sod = ts - day * _DAY
-        within = np.clip(sod - _AM_START, 0, _AM_LEN) + np.clip(sod - _PM_START, 0, _PM_LEN)
+        within = sum(np.clip(sod - start, 0, length) for start, length in zip(self.starts, self.lengths, strict=True))
         return self.cum[index] + np.where(self.work[index], within, 0)
 
     def from_work(self, work_seconds: np.ndarray) -> np.ndarray:
         w = np.maximum(np.asarray(work_seconds, dtype=np.int64), 1)
-        k = (w - 1) // _WORKDAY
+        k = (w - 1) // self.workday
         if k.size and k.max() >= len(self.work_days):
             raise ValueError("working time beyond the simulation calendar")
-        r = w - k * _WORKDAY
-        sod = np.where(r <= _AM_LEN, _AM_START + r, _PM_START + r - _AM_LEN)
+        r = w - k * self.workday  # 1..workday: the end of a period belongs to it, not to the next
+        period = np.searchsorted(self.ends, r, side="left")
+        sod = self.starts[period] + r - (self.ends[period] - self.lengths[period])
         return self.work_days[k] * _DAY + sod
 
     def add(self, ts: np.ndarray, work_seconds: np.ndarray) -> np.ndarray:
@@ -345,13 +434,19 @@ class _WorkCalendar:
 
 
 def _workdays_to_seconds(
-    rng: np.random.Generator, median: np.ndarray | float, sigma: float, lo: float, hi: float, size: int
+    rng: np.random.Generator,
+    workday: int,
+    median: np.ndarray | float,
+    sigma: float,
+    lo: float,
+    hi: float,
+    size: int,
 ) -> np.ndarray:
     """Lognormal durations in working seconds, median and bounds given in working days."""
     days = np.asarray(median) * np.exp(rng.normal(0.0, sigma, size))
     outside = (days < lo) | (days > hi)
     days = np.where(outside, rng.uniform(lo, hi, size), days)  # no pile-up at the bounds
-    return np.round(days * _WORKDAY).astype(np.int64)
+    return np.round(days * workday).astype(np.int64)
 
 
 def _anytime(
@@ -487,7 +582,7 @@ def _resident_ids(
 def _legacy_reg_nos(rng: np.random.Generator, regions: np.ndarray, type_index: np.ndarray) -> np.ndarray:
     """15-digit 注册号: registration authority code, 8-digit sequence, ISO 7064 MOD 11,10 check."""
     size = len(regions)
-    lead = np.array(["0", "6", "2"], dtype=object)[type_index]
+    lead = np.array([_TYPE_PROFILE[t][2] for t in _ENTITY_TYPES], dtype=object)[type_index]
     out = np.empty(size, dtype=object)
     seen: set[str] = set()
     pending = np.arange(size)
@@ -615,7 +710,7 @@ def _registration_times(
                 is_stock, cal.from_work(np.full(n, w_stock[0] + 1)), cal.from_work(np.full(n, w_range[0] + 1))
             )
         median = np.where(is_online, 0.38, 0.6)
-        duration = _workdays_to_seconds(rng, median, 0.8, 0.03, 5.0, n)
+        duration = _workdays_to_seconds(rng, cal.workday, median, 0.8, 0.03, 5.0, n)
         iss = cal.add(sub, duration)
         submitted[pending] = sub
         issued[pending] = iss
@@ -625,19 +720,21 @@ def _registration_times(
 
 
 def _population(
-    rng: np.random.Generator, cal: _WorkCalendar, span: _Range, entities: int, stock_lo: int
+    rng: np.random.Generator, cal: _WorkCalendar, span: _Range, places: _Places, entities: int, stock_lo: int
 ) -> _Entities:
     n = entities
-    type_index = rng.choice(3, size=n, p=_ENTITY_TYPE_P)
-    region_index = rng.choice(3, size=n, p=_REGION_P)
-    region = _REGIONS[region_index]
+    profiles = [_TYPE_PROFILE[t] for t in _ENTITY_TYPES]
+    company, shop = _type_index(_COMPANY), _type_index(_SHOP)
+    type_index = rng.choice(len(_ENTITY_TYPES), size=n, p=[share for share, _, _, _ in profiles])
+    region_index = places.draw(rng, n)
+    region = places.codes[region_index]
     stock = rng.random(n) < _STOCK_SHARE
     online = rng.random(n) < 0.96
     submitted, issued = _registration_times(rng, cal, span, stock, online, stock_lo)
     established = issued // _DAY
     legacy = established < _day_number(USCC_REFORM_DATE)
 
-    categories = np.array(_USCC_CATEGORY, dtype=object)[type_index]
+    categories = np.array([category for _, category, _, _ in profiles], dtype=object)[type_index]
     uscc = _usccs(rng, categories, region)
     legacy_reg_no = np.full(n, "", dtype=object)
     if legacy.any():
@@ -646,40 +743,41 @@ def _population(
     # Industry and name.
     industry = np.empty(n, dtype=object)
     phrase = np.empty(n, dtype=object)
-    for t, table in enumerate(_INDUSTRIES):
+    for t, entity_type in enumerate(_ENTITY_TYPES):
+        table = _INDUSTRIES[entity_type]
         rows = np.flatnonzero(type_index == t)
         weights = np.array([w for _, _, w in table], dtype=float)
         pick = rng.choice(len(table), size=rows.size, p=weights / weights.sum())
         industry[rows] = np.array([c for c, _, _ in table], dtype=object)[pick]
         phrase[rows] = np.array([p for _, p, _ in table], dtype=object)[pick]
-    region_label = _REGION_LABELS[region_index]
+    region_label = places.names[region_index]
     trade = _cat(
         _TRADE_NAME_CHARS[rng.integers(0, len(_TRADE_NAME_CHARS), n)],
         _TRADE_NAME_CHARS[rng.integers(0, len(_TRADE_NAME_CHARS), n)],
     )
-    prefix = _COMPANY_PREFIX[rng.choice(len(_COMPANY_PREFIX), size=n, p=_COMPANY_PREFIX_P)]
+    prefix = places.fill(_COMPANY_PREFIX)[rng.choice(len(_COMPANY_PREFIX), size=n, p=_COMPANY_PREFIX_P)]
     prefix = np.where(prefix == "{region}", region_label, prefix)
     form = _COMPANY_FORM[rng.choice(len(_COMPANY_FORM), size=n, p=_COMPANY_FORM_P)]
     rep_name = _person_names(rng, n)
     surname_trade = _cat(pd.Series(rep_name, dtype=object).str[0].to_numpy(dtype=object), "记")
     shop_trade = np.where(rng.random(n) < 0.3, surname_trade, trade)
     name = np.select(
-        [type_index == 0, type_index == 1],
+        [type_index == company, type_index == shop],
         [_cat(prefix, trade, phrase, form), _cat(region_label, shop_trade, phrase)],
         default=_cat(region_label, trade, phrase, "专业合作社"),
     ).astype(object)
 
     # Capital (万元): companies ~100, shops ~5 (often not stated), cooperatives ~50.
-    median = np.array([100.0, 5.0, 50.0])[type_index]
+    median = np.array([capital for _, _, _, capital in profiles])[type_index]
     capital = np.clip(median * np.exp(rng.normal(0, 1.1, n)), 1, 50000)
     round_number = rng.random(n) < 0.8
     cents = np.where(round_number, np.round(capital) * 100, np.round(capital * 100)).astype(np.int64)
     capital_text = pd.Series(_fmt_cents(cents)).str.replace(r"\.00$", "", regex=True).to_numpy(dtype=object)
-    capital_text[(type_index == 1) & (rng.random(n) < 0.3)] = ""
+    capital_text[(type_index == shop) & (rng.random(n) < 0.3)] = ""
 
     # Legal representative: local ID, adult at establishment, born 1960–2000.
-    other_region = _REGIONS[rng.choice(3, size=n, p=_REGION_P)]
-    id_prefix = np.where(rng.random(n) < 0.9, region, other_region).astype(object)
+    other_region = places.draw(rng, n)
+    id_prefix = np.where(rng.random(n) < 0.9, region, places.codes[other_region]).astype(object)
     birth_hi = np.minimum(_day_number(dt.date(2000, 12, 31)), established - 18 * 366)
     rep_id = _resident_ids(rng, id_prefix, _day_number(dt.date(1960, 1, 1)), birth_hi)
 
@@ -695,7 +793,7 @@ def _population(
         exited, _EXIT_STATUS[exit_kind], _ALIVE_STATUS[(rng.random(n) < 0.2).astype(int)]
     ).astype(object)
 
-    channel = np.where(online, "全程电子化", "窗口").astype(object)
+    channel = np.where(online, _REGISTRATION_CHANNELS[0], _REGISTRATION_CHANNELS[1]).astype(object)
     submitted = np.where(legacy, _NONE, submitted)
     channel[legacy] = ""
 
@@ -730,11 +828,13 @@ def _population(
     )
 
 
-def _outsiders(rng: np.random.Generator, size: int, taken: set[str]) -> tuple[np.ndarray, np.ndarray]:
+def _outsiders(
+    rng: np.random.Generator, places: _Places, size: int, taken: set[str]
+) -> tuple[np.ndarray, np.ndarray]:
     """Entities registered elsewhere that deal with the prefecture: valid USCC, local region."""
-    divisions = np.array(OUTSIDER_DIVISIONS, dtype=object)[rng.integers(0, len(OUTSIDER_DIVISIONS), size)]
-    uscc = _usccs(rng, np.full(size, "91", dtype=object), divisions, taken)
-    region = _REGIONS[rng.choice(3, size=size, p=_REGION_P)]
+    divisions = places.outsider_divisions[rng.integers(0, len(places.outsider_divisions), size)]
+    uscc = _usccs(rng, np.full(size, _TYPE_PROFILE[_COMPANY][1], dtype=object), divisions, taken)
+    region = places.codes[places.draw(rng, size)]
     return uscc, region
 
 
@@ -763,7 +863,7 @@ def _registration(rng: np.random.Generator, ent: _Entities) -> Columns:
         "issued_at": _fmt_ts(ent.issued),
         "channel": ent.channel,
         # each row is the entity's founding application, carrying its latest state
-        "event_type": np.full(len(ent.uscc), "设立", dtype=object),
+        "event_type": np.full(len(ent.uscc), _FOUNDING, dtype=object),
         "status": ent.status,
         "status_date": _fmt_day(ent.exit_day),
         "updated_at": _fmt_ts(ent.updated),
@@ -780,9 +880,10 @@ def _tax_filing(
     out_region: np.ndarray,
 ) -> Columns:
     n = len(ent.uscc)
-    files_tax = ent.type_index < 2  # 企业 and 个体工商户; cooperatives are exempt here
-    exempt = (ent.type_index == 1) & (rng.random(n) < 0.6)
-    base = np.where(ent.type_index == 0, 3000.0, 200.0) * np.exp(rng.normal(0, 1.4, n))
+    company, shop = _type_index(_COMPANY), _type_index(_SHOP)
+    files_tax = (ent.type_index == company) | (ent.type_index == shop)  # cooperatives are exempt here
+    exempt = (ent.type_index == shop) & (rng.random(n) < 0.6)
+    base = np.where(ent.type_index == company, 3000.0, 200.0) * np.exp(rng.normal(0, 1.4, n))
     base = np.where(exempt, 0.0, base)
     out_base = 5000.0 * np.exp(rng.normal(0, 1.4, len(out_uscc)))
     alive_until = ent.alive_until
@@ -796,8 +897,8 @@ def _tax_filing(
         amount = np.concatenate([base[local], out_base[outs]])
         size = uscc.size
         window_lo = last + 1  # the following month's first 15 days
-        channel_index = rng.choice(4, size=size, p=_TAX_CHANNEL_P)
-        online = channel_index < 2
+        channel_index = rng.choice(len(_TAX_CHANNELS), size=size, p=[_TAX_CHANNEL_SHARE[c] for c in _TAX_CHANNELS])
+        online = np.isin(_TAX_CHANNELS[channel_index], _ONLINE_TAX_CHANNELS)
         filed = np.where(
             online,
             _anytime(rng, window_lo, window_lo + 15, size),
@@ -833,7 +934,7 @@ def _tax_filing(
     refund = rng.random(size) < 0.03
     requested = data["filed"] + rng.integers(3600, 20 * _DAY, size)
     requested = np.where(refund, requested, data["filed"])
-    completed = cal.add(requested, _workdays_to_seconds(rng, 2.0, 0.7, 0.1, 8.0, size))
+    completed = cal.add(requested, _workdays_to_seconds(rng, cal.workday, 2.0, 0.7, 0.1, 8.0, size))
     requested = np.where(refund, requested, _NONE)
     completed = np.where(refund, completed, _NONE)
     last_event = np.where(refund, completed, data["filed"])
@@ -864,10 +965,15 @@ def _record_days(rng: np.random.Generator, span: _Range, ent: _Entities, rows: n
 
 
 def _credit_record(
-    rng: np.random.Generator, span: _Range, ent: _Entities, out_uscc: np.ndarray, out_region: np.ndarray
+    rng: np.random.Generator,
+    span: _Range,
+    places: _Places,
+    ent: _Entities,
+    out_uscc: np.ndarray,
+    out_region: np.ndarray,
 ) -> Columns:
     in_range = (ent.established <= span.end_day) & (ent.alive_until >= span.start_day)
-    companies = np.flatnonzero(in_range & (ent.type_index == 0))
+    companies = np.flatnonzero(in_range & (ent.type_index == _type_index(_COMPANY)))
     alive = np.flatnonzero(in_range)
     # 严重失信主体名单 for ~2 % of companies, some removed later (and then repaired).
     dishonest = rng.choice(companies, size=int(rng.binomial(companies.size, 0.02)), replace=False)
@@ -903,21 +1009,21 @@ def _credit_record(
         day = np.concatenate([day, rng.integers(span.start_day, span.end_day + 1, n_out)])
         removal_day = np.concatenate([removal_day, np.full(n_out, _NONE)])
     size = uscc.size
-    region_label = np.array([REGION_NAMES[r] for r in region], dtype=object) if size else np.empty(0, object)
+    region_label = places.name_of(region)
     authority = np.select(
         [kind == 0, kind == 1],
         [
-            _DISHONEST_AUTHORITIES[rng.integers(0, len(_DISHONEST_AUTHORITIES), size)],
-            _FULFIL_AUTHORITIES[rng.integers(0, len(_FULFIL_AUTHORITIES), size)],
+            places.fill(_DISHONEST_AUTHORITIES)[rng.integers(0, len(_DISHONEST_AUTHORITIES), size)],
+            places.fill(_FULFIL_AUTHORITIES)[rng.integers(0, len(_FULFIL_AUTHORITIES), size)],
         ],
-        default=_REPAIR_AUTHORITIES[rng.integers(0, len(_REPAIR_AUTHORITIES), size)],
+        default=places.fill(_REPAIR_AUTHORITIES)[rng.integers(0, len(_REPAIR_AUTHORITIES), size)],
     ).astype(object)
     templated = authority == "{region}市场监督管理局"
     authority[templated] = _cat(region_label[templated], "市场监督管理局")
     last_day = np.where(removal_day == _NONE, day, removal_day)
     updated = last_day * _DAY + rng.integers(9 * 3600, 18 * 3600, size) + rng.integers(0, 3 * _DAY, size)
     order = np.lexsort((rng.random(size), day))
-    record_type = np.array(["严重失信主体名单", "履约践诺", "信用修复"], dtype=object)[kind]
+    record_type = np.array([_DISHONEST, _FULFILMENT, _REPAIR], dtype=object)[kind]
     year = pd.Series(pd.to_datetime(day[order].astype("datetime64[D]")).year.astype(str)).to_numpy(
         dtype=object
     )
@@ -959,6 +1065,7 @@ def _real_estate_case(
     rng: np.random.Generator,
     cal: _WorkCalendar,
     span: _Range,
+    places: _Places,
     ent: _Entities,
     out_uscc: np.ndarray,
     out_region: np.ndarray,
@@ -969,11 +1076,13 @@ def _real_estate_case(
     for _year, _month, first, last in span.months:
         size = int(rng.poisson(per_month))
         submitted = cal.sample_office(rng, first * _DAY, (last + 1) * _DAY, size)
-        candidates = np.flatnonzero((ent.type_index == 0) & (ent.established < first) & (alive_until > last))
+        candidates = np.flatnonzero(
+            (ent.type_index == _type_index(_COMPANY)) & (ent.established < first) & (alive_until > last)
+        )
         company = (rng.random(size) < 0.30) & (candidates.size > 0)
         outsider = company & (rng.random(size) < 0.01)
         local_company = company & ~outsider
-        region = _REGIONS[rng.choice(3, size=size, p=_REGION_P)]
+        region = places.codes[places.draw(rng, size)]
         applicant = np.empty(size, dtype=object)
         rows = np.flatnonzero(local_company)
         if rows.size:
@@ -987,13 +1096,15 @@ def _real_estate_case(
         if rows.size:
             local = rng.random(rows.size) < 0.85
             prefix = np.where(
-                local, region[rows], _OTHER_ID_PREFIXES[rng.integers(0, len(_OTHER_ID_PREFIXES), rows.size)]
+                local,
+                region[rows],
+                _OTHER_ID_PREFIXES[rng.integers(0, len(_OTHER_ID_PREFIXES), rows.size)],
             )
             applicant[rows] = _resident_ids(
                 rng, prefix.astype(object), _day_number(dt.date(1950, 1, 1)), first - 18 * 366
             )
         median = np.where(company, 0.8, 1.1)
-        completed = cal.add(submitted, _workdays_to_seconds(rng, median, 0.5, 0.3, 3.0, size))
+        completed = cal.add(submitted, _workdays_to_seconds(rng, cal.workday, median, 0.5, 0.3, 3.0, size))
         parts.append(
             {
                 "submitted": submitted,
@@ -1018,13 +1129,13 @@ def _real_estate_case(
     cols: Columns = {
         "case_id": case_id,
         "unit_code": _unit_codes(rng, data["region"]),
-        "applicant_type": np.where(company, "企业", "个人").astype(object),
+        "applicant_type": np.where(company, _APPLICANT_COMPANY, _APPLICANT_PERSON).astype(object),
         "applicant_id": data["applicant"],
         "registration_type": _RE_TYPES[rng.choice(len(_RE_TYPES), size=size, p=_RE_TYPE_P)],
         "region_code": data["region"],
         "submitted_at": _fmt_ts(data["submitted"]),
         "completed_at": _fmt_ts(data["completed"]),
-        "channel": np.where(rng.random(size) < 0.4, "线上", "窗口").astype(object),
+        "channel": np.where(rng.random(size) < 0.4, _RE_CHANNELS[0], _RE_CHANNELS[1]).astype(object),
         "updated_at": _fmt_ts(updated),
     }
     return {k: np.asarray(v, dtype=object) for k, v in cols.items()}
@@ -1073,13 +1184,13 @@ def _eligible(name: str, defect: str, cols: Columns, traditional: np.ndarray | N
         return (cols[sub] != "") & (cols[done] != "")
     if defect in ("excel_mangled", "bad_check_char"):
         if name == "real_estate_case":
-            return cols["applicant_type"] == "企业"
+            return cols["applicant_type"] == _APPLICANT_COMPANY
         return cols[_CODE_COLUMN[name]] != ""
     return everything
 
 
 def _inject(
-    rng: np.random.Generator, name: str, cols: Columns, rates: DefectRates
+    rng: np.random.Generator, name: str, cols: Columns, rates: DefectRates, unknown_regions: np.ndarray
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     size = len(cols[_KEY_COLUMN[name]])
     cols = {k: v.copy() for k, v in cols.items()}
@@ -1087,6 +1198,8 @@ def _inject(
     if name == "registration" and rates.traditional_name > 0:
         traditional = _s2t(cols["name"])
     eligibility = {d: _eligible(name, d, cols, traditional) for d in _DEFECT_ORDER}
+    if not len(unknown_regions):  # every candidate is a configured unit: the defect cannot be drawn
+        eligibility["unknown_region"] = None
     wanted = {
         d: int(rng.binomial(size, getattr(rates, d))) for d in _DEFECT_ORDER if eligibility[d] is not None
     }
@@ -1126,9 +1239,7 @@ def _inject(
                 for c, s in zip(cols[code][rows], shift.tolist(), strict=True)
             ]
         elif defect == "unknown_region":
-            cols["region_code"][rows] = np.array(UNKNOWN_REGION_CODES, dtype=object)[
-                rng.integers(0, len(UNKNOWN_REGION_CODES), rows.size)
-            ]
+            cols["region_code"][rows] = unknown_regions[rng.integers(0, len(unknown_regions), rows.size)]
         elif defect == "full_width":
             cols[code][rows] = _full_width(cols[code][rows])
             also = rows[rng.random(rows.size) < 0.5]
@@ -1218,6 +1329,7 @@ def simulate(
     """
     if entities < 1:
         raise ValueError(f"entities must be at least 1, got {entities}")
+    _check_vocabulary()
     rates = DefectRates() if defects is None else defects
     span = _parse_months(months)
     rng = np.random.default_rng(seed)
@@ -1225,19 +1337,22 @@ def simulate(
         dt.date(dt.date.fromordinal(span.start_day + _EPOCH.toordinal()).year - _STOCK_YEARS, 1, 1)
     )
     cal = _WorkCalendar(stock_lo_day - 10, span.end_day + 200, (span.start_day, span.end_day))
-    ent = _population(rng, cal, span, entities, stock_lo_day * _DAY)
-    out_uscc, out_region = _outsiders(rng, max(3, math.ceil(0.015 * entities) + 2), set(ent.uscc.tolist()))
+    places = _Places.configured()
+    ent = _population(rng, cal, span, places, entities, stock_lo_day * _DAY)
+    out_uscc, out_region = _outsiders(
+        rng, places, max(3, math.ceil(0.015 * entities) + 2), set(ent.uscc.tolist())
+    )
 
     raw: dict[str, Columns] = {
         "registration": _registration(rng, ent),
         "tax_filing": _tax_filing(rng, cal, span, ent, out_uscc, out_region),
-        "credit_record": _credit_record(rng, span, ent, out_uscc, out_region),
-        "real_estate_case": _real_estate_case(rng, cal, span, ent, out_uscc, out_region),
+        "credit_record": _credit_record(rng, span, places, ent, out_uscc, out_region),
+        "real_estate_case": _real_estate_case(rng, cal, span, places, ent, out_uscc, out_region),
     }
     frames: dict[str, pd.DataFrame] = {}
     defect_frames = []
     for name, cols in raw.items():
-        frames[name], found = _inject(rng, name, cols, rates)
+        frames[name], found = _inject(rng, name, cols, rates, places.unknown_codes)
         defect_frames.append(found)
     defects_frame = pd.concat(defect_frames, ignore_index=True)
     defects_frame["row_number"] = defects_frame["row_number"].astype("int64")
@@ -1276,7 +1391,7 @@ def write_files(
     encoding_by_dataset: dict[str, str] | None = None,
     xlsx: set[str] | frozenset[str] = frozenset(),
 ) -> dict[str, Path]:
-    """One department file per dataset (Chinese headers, DESIGN column order), plus
+    """One department file per dataset (Chinese headers, column order of bizenv.datasets), plus
     crosswalk.csv and defects.csv (UTF-8). Returns dataset -> path of its file."""
     unknown = (set(encoding_by_dataset or {}) | set(xlsx)) - set(DATASETS)
     if unknown:

@@ -4,7 +4,7 @@ and tests of the `database` source kind.
 A dataset with a `database` source in include/config/sources.yaml gets that source's table and
 department field names (the inverse of its column mapping, e.g. `bdc_case` with `ywh`, `gxsj`,
 ...); any other dataset gets a table named after the dataset with the Chinese headers of
-DESIGN §4. On PostgreSQL the timestamp columns are real `timestamp` columns (as a department's
+bizenv.datasets. On PostgreSQL the timestamp columns are real `timestamp` columns (as a department's
 business database has them); everything else, and every column on SQLite, is text exactly as
 simulated.
 """
@@ -19,7 +19,7 @@ from sqlalchemy import Column, DateTime, Index, MetaData, Table, Text, insert
 from sqlalchemy.engine import make_url
 
 from bizenv.datasets import DATASETS, get_dataset
-from bizenv.simulate import CHINESE_HEADERS
+from bizenv.simulator.simulate import CHINESE_HEADERS
 from bizenv.sources.config import SourceConfig, load_sources
 from bizenv.sources.database import source_engine
 

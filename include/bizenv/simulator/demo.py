@@ -42,7 +42,6 @@ def airflow_environment(settings: Settings, extra: dict[str, str]) -> dict[str, 
     env.update({
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
         "BIZENV_DATA_DIR": str(settings.data_dir),
@@ -69,11 +68,11 @@ def _airflow(args: list[str], env: dict[str, str], log: Path) -> None:
 
 
 def run_demo(settings: Settings, month: str, entities: int = 2000) -> int:
-    from bizenv.department_api import serve
-    from bizenv.department_db import fill_department_database
     from bizenv.indicators import month_bounds, show
     from bizenv.report import scheduled_report_path
-    from bizenv.simulate import simulate, write_files
+    from bizenv.simulator.department_api import serve
+    from bizenv.simulator.department_db import fill_department_database
+    from bizenv.simulator.simulate import simulate, write_files
     from bizenv.sources import load_sources
     from bizenv.sources.drop import done_marker
     from bizenv.warehouse import connect, query_df, upgrade

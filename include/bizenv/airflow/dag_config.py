@@ -29,3 +29,9 @@ def department_sources() -> list[SourceConfig]:
 
 def dataset_asset_uri(dataset: str) -> str:
     return f"bizenv://core/{dataset}"
+
+
+# The Airflow pool every task that writes the warehouse runs in. Airflow's scheduler never
+# starts a task of a pool that does not exist, so deployments create it (docker-compose.yaml
+# airflow-init: `airflow pools set`); `dag.test()` and `airflow dags test` ignore pools.
+WAREHOUSE_POOL = "bizenv_warehouse"
