@@ -124,6 +124,10 @@ def fail_stale_batches(engine: Engine) -> list[str]:
     return failed
 
 
+class BatchRunningElsewhere(Refused):
+    """Another live step holds the batch (a concurrent run took it first): nothing to do here."""
+
+
 @dataclass(frozen=True)
 class ReloadOutcome:
     summary: object  # bizenv.ingest.BatchSummary
@@ -160,7 +164,7 @@ def reload_batch(settings, batch_id: str, *, max_bad_share: float | None = None)
                                    int(batch["quarantined"]), int(batch["duplicates"]), "loaded")
             return ReloadOutcome(summary, reloaded=False)
         if batch["status"] == "running":
-            raise Refused(
+            raise BatchRunningElsewhere(
                 f"batch {batch_id} is still running (process {batch['worker_pid']} on {batch['worker_host']}, "
                 f"started {batch['started_at']} UTC); reload it once it has failed")
         if batch["status"] == "rejected":

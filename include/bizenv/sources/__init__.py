@@ -137,7 +137,15 @@ def ingest_source(
     `connection` overrides the AIRFLOW_CONN_* lookup (Airflow adapters pass theirs);
     `sleep` replaces time.sleep between HTTP retries (tests)."""
     extraction = extract_and_land(settings, name, sources=sources, connection=connection, sleep=sleep)
-    summaries = [validate_and_merge(settings, batch_id, sources=sources) for batch_id in extraction.batch_ids]
+    from bizenv.batches import BatchRunningElsewhere
+
+    summaries = []
+    for batch_id in extraction.batch_ids:
+        try:
+            summaries.append(validate_and_merge(settings, batch_id, sources=sources))
+        except BatchRunningElsewhere as error:
+            # a run over the same source at the same time took the batch first and merges it
+            log.warning("%s: skipped, another run is merging it: %s", name, error)
     advance_source_watermark(settings, name, [s.batch_id for s in summaries if s.status == "loaded"],
                              sources=sources)
     if extraction.refusal:
