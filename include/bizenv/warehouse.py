@@ -176,7 +176,12 @@ def run_sql(conn: Connection, relative_path: str, params: Mapping[str, Any] | No
 
 
 def query_df(conn: Connection, relative_path: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
-    result = conn.execute(text(sql_text(relative_path)), dict(params or {}))
+    return query_statement_df(conn, sql_text(relative_path), params)
+
+
+def query_statement_df(conn: Connection, statement: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """A query composed of SQL files (never of values: those stay bound parameters)."""
+    result = conn.execute(text(statement), dict(params or {}))
     return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
 

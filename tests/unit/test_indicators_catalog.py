@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bizenv.indicators import IndicatorDef, load_catalog, month_bounds
+from bizenv.indicators.snapshot import DURATION_SHAPE, indicator_statement
 from bizenv.settings import SQL_DIR
 from bizenv.warehouse import sql_text
 
@@ -89,11 +90,27 @@ def test_catalog_has_the_design_indicators_in_order() -> None:
 def test_every_indicator_has_one_sql_statement() -> None:
     files = sorted(p.stem for p in (SQL_DIR / "indicators").glob("*.sql"))
     assert files == sorted(DESIGN_CODES)
-    for code in DESIGN_CODES:
-        statement = sql_text(f"indicators/{code}.sql")
-        assert statement == statement.lower(), code
+    for indicator in load_catalog():
+        own = sql_text(f"indicators/{indicator.code}.sql")
+        assert own == own.lower(), indicator.code
         for param in (":month_end", ":prefecture_code"):
-            assert param in statement, (code, param)
+            assert param in indicator_statement(indicator), (indicator.code, param)
+
+
+def test_the_duration_indicators_share_one_shape() -> None:
+    """Each median-duration file only selects its cases; the median, p90, limit share, backlog and
+    grouping are written once (sql/indicators/shared/workdays_median.sql)."""
+    durations = [d for d in load_catalog() if d.is_duration]
+    assert sorted(d.code for d in durations) == [
+        "re_enterprise_workdays_median", "startup_workdays_median", "tax_refund_workdays_median",
+    ]
+    shape = sql_text(DURATION_SHAPE)
+    for indicator in durations:
+        own = sql_text(f"indicators/{indicator.code}.sql")
+        for shared_part in ("percentile_cont", "group by", "grouping sets", ":policy_limit", "backlog"):
+            assert shared_part in shape
+            assert shared_part not in own, (indicator.code, shared_part)
+        assert indicator_statement(indicator).count(shape) == 1
 
 
 def test_meets_target() -> None:

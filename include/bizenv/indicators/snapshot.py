@@ -16,7 +16,7 @@ from bizenv.indicators.reference import refresh_reference_tables
 from bizenv.indicators.runs import SnapshotRun
 from bizenv.regions import load_regions
 from bizenv.timeutil import month_bounds, shift_month, utc_now
-from bizenv.warehouse import bulk_insert, consistent_transaction, query_df, run_sql
+from bizenv.warehouse import bulk_insert, consistent_transaction, query_df, query_statement_df, run_sql, sql_text
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,20 @@ DURATION_COLUMNS = [
 ]
 
 
+# what every median-duration indicator shares; its own file only selects its cases
+DURATION_SHAPE = "indicators/shared/workdays_median.sql"
+
+
+def indicator_statement(indicator: IndicatorDef) -> str:
+    """The query of one indicator: its own file, or for a duration its cases under DURATION_SHAPE."""
+    own = sql_text(f"indicators/{indicator.code}.sql")
+    if not indicator.is_duration:
+        return own
+    return f"with cases as (\n{own}\n)\nselect * from (\n{sql_text(DURATION_SHAPE)}\n) as shaped"
+
+
 def _indicator_rows(conn: Connection, indicator: IndicatorDef, params: dict) -> pd.DataFrame:
-    frame = query_df(conn, f"indicators/{indicator.code}.sql", {**params, "policy_limit": indicator.policy_limit})
+    frame = query_statement_df(conn, indicator_statement(indicator), {**params, "policy_limit": indicator.policy_limit})
     extra = [c for c in frame.columns if c not in RESULT_COLUMNS]
     if not set(RESULT_COLUMNS) <= set(frame.columns) or any(c not in DURATION_COLUMNS for c in extra):
         raise RuntimeError(
