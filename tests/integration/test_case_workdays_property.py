@@ -354,13 +354,14 @@ def delete_cases(engine: Engine) -> None:
 
 def insert_distractors(engine: Engine) -> None:
     """Rows of the source tables that are no case of the view: registrations that are not 设立
-    (变更, 注销, no event type) or have no submission time, tax filings without a refund."""
+    (变更, 注销, 迁出) or have no submission time, tax filings without a refund. Every registration
+    row has its 业务类型 since revision 0012 (it is part of the application's key)."""
     case = Case("registration", "152921", "企业", None, T(2024, 6, 4, 9, 0), T(2024, 6, 4, 11, 0))
     open_case = Case("registration", "152921", "企业", None, T(2024, 6, 4, 9, 0), None)
     no_start = Case("registration", "152921", "企业", None, T(2024, 6, 4, 9, 0), T(2024, 6, 4, 11, 0))
     registrations = registration_frame(
         ["XD0001", "XD0002", "XD0003", "XD0004"], (case, open_case, case, no_start),
-        event_types=["变更", "注销", None, "设立"], batch_id=DISTRACTOR_BATCH_ID,
+        event_types=["变更", "注销", "迁出", "设立"], batch_id=DISTRACTOR_BATCH_ID,
     )
     registrations.loc[3, "submitted_at"] = pd.NaT
     filings = core_frames({("tax_refund", "XD0005"): case}, DISTRACTOR_BATCH_ID)["core.tax_filing"]
