@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum
 MONTH ?= 2024-06
 FAST_BUDGET_SECONDS ?= 60
 
-.PHONY: install demo test test-fast lint bench lock clean
+.PHONY: install browser demo test test-fast lint bench lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,14 @@ $(STAMP): requirements.lock pyproject.toml
 
 install: $(STAMP)
 
+# Debian's chromium for the browser tests (tests/integration/test_browser_pages.py) and CJK fonts
+# so the Chinese report is legible in their screenshots; apt only when one is missing
+browser:
+	@dpkg -s chromium fonts-noto-cjk >/dev/null 2>&1 || { \
+	  as_root=""; [ "$$(id -u)" -eq 0 ] || as_root="sudo"; \
+	  $$as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
+
 demo: install
 	$(BIN)/bizenv demo --month $(MONTH)
 
@@ -26,7 +34,7 @@ lint: install
 	$(BIN)/sqlfluff lint sql
 
 # the whole suite, each test once: the fast part first (so CI holds its time budget), then the rest
-test: install lint test-fast
+test: install browser lint test-fast
 	$(BIN)/python -m pytest --ignore=tests/unit --ignore=tests/dags
 
 # Unit and DAG tests: nothing here may need PostgreSQL, Redis or an Airflow process, so a change

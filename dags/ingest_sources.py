@@ -29,6 +29,10 @@ verify, a missing table), an unreadable dropped file (the run fails at its last 
 readable files were merged), an unwritable directory or a defect. Each task is stopped after the
 source's `execution_timeout_minutes` (default 120). An invalid entry of `sources.yaml` gets no
 DAG and is reported among this file's import warnings; the other sources keep theirs.
+
+A task that fails for good (after its retries, or at once) sends an alert through the Connection
+`$BIZENV_ALERT_CONN_ID` (default `bizenv_alerts`: e-mail for an `smtp` Connection, a JSON webhook
+for `http`/`https`; README, "Alerts"); without that Connection, one warning line in the task log.
 """
 
 from __future__ import annotations
@@ -38,19 +42,27 @@ import datetime as dt
 import pendulum
 from airflow.sdk import Asset, TriggerRule, dag, task
 
-from bizenv.airflow.dag_config import WAREHOUSE_POOL, dataset_asset_uri, department_sources
+from bizenv.airflow.dag_config import (
+    WAREHOUSE_POOL,
+    FailureAlert,
+    dataset_asset_uri,
+    department_sources,
+    ingest_display_names,
+    ingest_doc_md,
+)
 
 
-def build_ingest_dag(source):
+def build_ingest_dag(source, display_name: str):
     asset = Asset(dataset_asset_uri(source.dataset))
 
     @dag(
         dag_id=f"ingest_{source.name}",
+        dag_display_name=display_name,
         schedule=source.schedule,
         start_date=pendulum.datetime(2024, 1, 1, tz="Asia/Shanghai"),
         catchup=False,
         max_active_runs=1,
-        doc_md=__doc__,
+        doc_md=ingest_doc_md(source, display_name, __doc__),
         tags=["bizenv", "ingest", source.dataset, source.kind],
         default_args={
             "owner": "data-platform",
@@ -59,6 +71,8 @@ def build_ingest_dag(source):
             "retry_exponential_backoff": True,
             "max_retry_delay": dt.timedelta(minutes=30),
             "execution_timeout": source.execution_timeout,
+            # a task that fails for good (not a retried attempt) alerts through the alert Connection
+            "on_failure_callback": FailureAlert(source.name),
         },
     )
     def ingest_dag():
@@ -98,5 +112,7 @@ def build_ingest_dag(source):
     return ingest_dag()
 
 
-for department_source in department_sources():
-    build_ingest_dag(department_source)
+_sources = department_sources()
+_display_names = ingest_display_names(_sources)
+for department_source in _sources:
+    build_ingest_dag(department_source, _display_names[department_source.name])

@@ -14,9 +14,16 @@ Backfill past months one at a time, so each month sees the previous one publishe
    lacks the month's year or the one before, and from 1 December warns while the next year is missing.
 2. **compute_snapshot** – a new immutable snapshot version (`sql/indicators/*.sql`).
 3. **validate_snapshot** – the Great Expectations snapshot suite; a broken snapshot stops here.
-4. **publish_snapshot** – dashboards read it through `mart.v_indicator_latest`.
+4. **publish_snapshot** – dashboards read it through `mart.v_indicator_trend` / `mart.v_indicator_latest`
+   (on the embedded DuckDB, the copy `published/mart.duckdb`; docs/dashboard-contract.md).
 5. **write_report** – the month's HTML report (`bizenv report`), in `$BIZENV_REPORTS_DIR`
    (default `<data dir>/reports/indicators-YYYY-MM.html`).
+
+Alerts (告警): a task that fails for good (data late past the deadline, a calendar year missing, a
+snapshot failing its checks, anything else after its retries) and the December warning of a
+missing next year are sent through the Connection `$BIZENV_ALERT_CONN_ID` (default
+`bizenv_alerts`: e-mail for an `smtp` Connection, a JSON webhook for `http`/`https`; README,
+"Alerts"). Without that Connection an alert is one warning line in the task log.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ import datetime as dt
 import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, dag, task
 
-from bizenv.airflow.dag_config import WAREHOUSE_POOL
+from bizenv.airflow.dag_config import MONTHLY_DISPLAY_NAME, WAREHOUSE_POOL, FailureAlert
 
 INDICATOR_SNAPSHOT = Asset("bizenv://mart/indicator_snapshot")
 FRESHNESS_DEADLINE = dt.timedelta(hours=12)
@@ -34,6 +41,7 @@ FRESHNESS_DEADLINE = dt.timedelta(hours=12)
 
 @dag(
     dag_id="monthly_indicators",
+    dag_display_name=MONTHLY_DISPLAY_NAME,
     schedule=CronDataIntervalTimetable("0 3 1 * *", timezone="Asia/Shanghai"),
     start_date=pendulum.datetime(2024, 1, 1, tz="Asia/Shanghai"),
     catchup=False,
@@ -44,6 +52,8 @@ FRESHNESS_DEADLINE = dt.timedelta(hours=12)
         "owner": "data-platform",
         "retries": 2,
         "retry_delay": dt.timedelta(minutes=5),
+        # late data, a missing calendar year, a failed snapshot check: every failure alerts
+        "on_failure_callback": FailureAlert(),
     },
 )
 def monthly_indicators():
@@ -51,7 +61,7 @@ def monthly_indicators():
     def wait_for_departments(data_interval_start=None, data_interval_end=None):
         from bizenv.airflow.monthly import freshness_gate
 
-        return freshness_gate(data_interval_start, data_interval_end, FRESHNESS_DEADLINE)
+        return freshness_gate(data_interval_start, data_interval_end, FRESHNESS_DEADLINE, alert_warnings=True)
 
     # the snapshot's writers share the ingest merges' pool (one slot on the embedded DuckDB)
     @task(pool=WAREHOUSE_POOL)

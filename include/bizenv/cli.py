@@ -13,7 +13,9 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -47,10 +49,16 @@ def describe_os_error(error: OSError) -> str:
 
 def _add_format_option(command: argparse.ArgumentParser) -> None:
     """`--format`, as `_print_frame` renders it."""
-    command.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    command.add_argument(
+        "--format", choices=("table", "json", "csv"), default="table",
+        help="table: aligned columns for reading (the default); json: one array of records with every "
+        "column; csv: every column, a value a spreadsheet would run as a formula prefixed with '",
+    )
 
 
-def _print_frame(frame: pd.DataFrame, fmt: str) -> None:
+def _print_frame(frame: pd.DataFrame, fmt: str, table: Callable[[pd.DataFrame], str] | None = None) -> None:
+    """`frame` as json or csv with every column, or as the aligned `table` (by default each column
+    under its own name)."""
     if fmt == "json":
         print(frame.to_json(orient="records", force_ascii=False, date_format="iso"))
     elif fmt == "csv":
@@ -58,10 +66,10 @@ def _print_frame(frame: pd.DataFrame, fmt: str) -> None:
 
         # a spreadsheet opening this output must show a delivered "=HYPERLINK(...)", not run it
         frame.map(neutralised).to_csv(sys.stdout, index=False, quoting=csv.QUOTE_MINIMAL)
-    elif frame.empty:
-        print("(no rows)")
     else:
-        print(frame.to_string(index=False))
+        from bizenv.tables import frame_table
+
+        print((table or frame_table)(frame))
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -70,6 +78,17 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     settings = load_settings()
     revision = upgrade(settings)
     print(f"warehouse at revision {revision}")
+    return 0
+
+
+def cmd_db_grant_readonly(args: argparse.Namespace) -> int:
+    from bizenv.marts import grant_readonly
+    from bizenv.warehouse import connect
+
+    with connect(load_settings()) as engine:
+        grant_readonly(engine, args.role)
+        shown = engine.url.render_as_string(hide_password=True)
+    print(f"role {args.role} can read schema mart, and nothing else, on warehouse {shown}")
     return 0
 
 
@@ -159,8 +178,23 @@ def cmd_indicators_show(args: argparse.Namespace) -> int:
 
     with connect(load_settings()) as engine:
         frame = show(engine, args.month, args.region)
-    _print_frame(frame, args.format)
+    _print_frame(frame, args.format, _indicator_table)
     return 0
+
+
+def _indicator_table(frame: pd.DataFrame) -> str:
+    from bizenv.indicators import load_catalog
+    from bizenv.regions import load_regions
+    from bizenv.tables import indicator_table
+
+    if frame.empty:  # an unpublished month needs neither file
+        return indicator_table(frame)
+    regions = load_regions()
+    return indicator_table(
+        frame,
+        region_names={regions.prefecture_code: regions.prefecture_name, **regions.names},
+        target_operators={d.code: d.target_operator for d in load_catalog() if d.target_operator},
+    )
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -175,11 +209,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_quarantine_list(args: argparse.Namespace) -> int:
     from bizenv.quarantine import list_quarantine
+    from bizenv.tables import quarantine_table
     from bizenv.warehouse import connect
 
     with connect(load_settings()) as engine:
         frame = list_quarantine(engine, args.dataset, include_resolved=args.all)
-    _print_frame(frame, args.format)
+    _print_frame(frame, args.format, partial(quarantine_table, with_resolution=args.all))
     return 0
 
 
@@ -272,34 +307,109 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(load_settings(), args.month)
 
 
+def _examples(*lines: str) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def _command(commands: argparse._SubParsersAction, name: str, summary: str, *examples: str,
+             description: str | None = None) -> argparse.ArgumentParser:
+    """A (sub)command with its one-line summary in the parent's list, a description and examples
+    in its own `--help` (tests/unit/test_cli.py walks the tree for them)."""
+    return commands.add_parser(name, help=summary, description=_paragraph(description or summary),
+                               epilog=_examples(*examples), formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def _paragraph(text: str) -> str:
+    # RawDescriptionHelpFormatter keeps the example lines as written, and so does not wrap this either
+    return textwrap.fill(text, width=100)
+
+
+def _subcommands(parser: argparse.ArgumentParser, dest: str, *, required: bool = True) -> argparse._SubParsersAction:
+    return parser.add_subparsers(dest=dest, required=required, title="commands", metavar="COMMAND")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bizenv", description="营商环境 cross-department data pipeline")
+    parser = argparse.ArgumentParser(
+        prog="bizenv",
+        description=_paragraph(
+            "营商环境 cross-department data pipeline: ingest department data, publish monthly indicators and read "
+            "them back. Errors a user can fix end with one line on stderr and exit code 1 (2: a batch rejected "
+            "for its content)."),
+        epilog=_examples(
+            "bizenv db upgrade",
+            "bizenv ingest-file registration var/files/registration.csv",
+            "bizenv indicators compute --month 2024-06",
+            "bizenv indicators show --month 2024-06 --region 152921",
+            "bizenv quarantine list --dataset registration",
+            "bizenv COMMAND --help",
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = _subcommands(parser, "command")
 
-    db = commands.add_parser("db", help="warehouse schema").add_subparsers(dest="db_command", required=True)
-    db.add_parser("upgrade", help="create or migrate the warehouse").set_defaults(func=cmd_db_upgrade)
+    db = _subcommands(_command(
+        commands, "db", "warehouse schema and access",
+        "bizenv db upgrade", "bizenv db grant-readonly dashboard_reader",
+        description="Create or migrate the warehouse (BIZENV_WAREHOUSE_URL), and let a database role read the "
+        "marts.",
+    ), "db_command")
+    _command(db, "upgrade", "create or migrate the warehouse", "bizenv db upgrade",
+             "BIZENV_WAREHOUSE_URL=postgresql+psycopg://bizenv@db/warehouse bizenv db upgrade",
+             description="Create the warehouse or migrate it to the newest revision, then re-create every view of "
+             "sql/views and sql/marts. Prints the revision.").set_defaults(func=cmd_db_upgrade)
+    grant = _command(db, "grant-readonly", "let a database role read the marts and nothing else (PostgreSQL)",
+                     "bizenv db grant-readonly dashboard_reader",
+                     description="Let a PostgreSQL role read schema mart, where dashboards read and where no "
+                     "personal data is, and nothing else (bizenv.marts.grant_readonly). The role is created "
+                     "(LOGIN, no password: set one with `alter role ... password`) when it does not exist, and "
+                     "keeps reading the views every `bizenv db upgrade` re-creates. Prints one line. An embedded "
+                     "DuckDB warehouse has no roles: refused, naming the read-only copy dashboards open instead.")
+    grant.add_argument("role", help="role name: lowercase letters, digits and _, e.g. dashboard_reader")
+    grant.set_defaults(func=cmd_db_grant_readonly)
 
-    simulate = commands.add_parser("simulate", help="synthetic department data")
-    simulate.add_argument("--out", help="directory for the department files")
-    simulate.add_argument("--entities", type=int, default=500)
-    simulate.add_argument("--months", default="2024-01:2024-06", help="FIRST:LAST, e.g. 2024-01:2024-06")
-    simulate.add_argument("--seed", type=int, default=7)
+    simulate = _command(
+        commands, "simulate", "synthetic department data",
+        "bizenv simulate --out var/files",
+        "bizenv simulate --out var/files --entities 2000 --months 2024-01:2024-06 --seed 7",
+        "bizenv simulate --out var/files --database sqlite:///bdc.sqlite",
+        "bizenv simulate serve --data var/files --token local-token",
+        description="Write synthetic department files (one per dataset, as departments deliver them) for "
+        "trying the pipeline out; `serve` puts them behind a local REST API.",
+    )
+    simulate.add_argument("--out", help="directory for the department files (required without `serve`)")
+    simulate.add_argument("--entities", type=int, default=500, help="number of market entities (default %(default)s)")
+    simulate.add_argument("--months", default="2024-01:2024-06",
+                          help="FIRST:LAST months to simulate (default %(default)s)")
+    simulate.add_argument("--seed", type=int, default=7, help="random seed; the same seed gives the same files "
+                          "(default %(default)s)")
     simulate.add_argument("--database", help="also fill the department database of each `database` source "
                           "(SQLAlchemy URL, e.g. sqlite:///bdc.sqlite)")
     simulate.set_defaults(func=cmd_simulate)
-    serve = simulate.add_subparsers(dest="simulate_command").add_parser(
-        "serve", help="run a local department HTTP API over simulated data"
+    serve = _command(
+        _subcommands(simulate, "simulate_command", required=False), "serve",
+        "run a local department HTTP API over simulated data",
+        "bizenv simulate serve --data var/files --token local-token",
+        "bizenv simulate serve --data var/files --token local-token --host 0.0.0.0 --port 9000",
+        description="Serve the files written by `bizenv simulate --out` as a department REST API (bearer token, "
+        "paged, incremental since a time), for the `http` sources of sources.yaml. Runs until stopped.",
     )
     serve.add_argument("--data", required=True, help="directory written by `bizenv simulate --out`")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
+    serve.add_argument("--port", type=int, default=8765, help="port to listen on (default %(default)s)")
     serve.add_argument("--token", required=True, help="bearer token the API expects")
     serve.set_defaults(func=cmd_simulate_serve)
 
-    ingest_file = commands.add_parser("ingest-file", help="one department file; prints a JSON summary")
-    ingest_file.add_argument("dataset")
-    ingest_file.add_argument("path")
+    ingest_file = _command(
+        commands, "ingest-file", "one department file; prints a JSON summary",
+        "bizenv ingest-file registration var/files/registration.csv",
+        "bizenv ingest-file real_estate_case 不动产登记2024-06.xlsx --max-bad-share 0.1",
+        description="Land, validate and merge one department file (CSV in UTF-8, GB18030 or UTF-16, or XLSX) "
+        "as one batch. Prints the batch's reconciled counts as one JSON line; exits 2 with one line when "
+        "the batch is rejected whole.",
+    )
+    ingest_file.add_argument("dataset", help="registration, tax_filing, credit_record or real_estate_case")
+    ingest_file.add_argument("path", help="the department file")
     ingest_file.add_argument(
         "--max-bad-share",
         type=float,
@@ -308,35 +418,78 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ingest_file.set_defaults(func=cmd_ingest_file)
 
-    ingest = commands.add_parser("ingest", help="one configured source, incremental")
-    ingest.add_argument("source")
+    ingest = _command(
+        commands, "ingest", "one configured source, incremental",
+        "bizenv ingest amr_registration", "bizenv ingest bdc_real_estate_db",
+        description="Extract what changed since the stored watermark from one source of sources.yaml, land "
+        "it and load it, then advance the watermark; the same steps as the source's ingest DAG. Prints one "
+        "JSON line per batch.",
+    )
+    ingest.add_argument("source", help="a source name of include/config/sources.yaml, e.g. amr_registration")
     ingest.set_defaults(func=cmd_ingest)
 
-    indicators = commands.add_parser("indicators", help="monthly indicator snapshots").add_subparsers(
-        dest="indicators_command", required=True
+    indicators = _subcommands(_command(
+        commands, "indicators", "monthly indicator snapshots",
+        "bizenv indicators compute --month 2024-06", "bizenv indicators show --month 2024-06",
+        description="Compute, validate and publish a month's indicator snapshot, and show the published one.",
+    ), "indicators_command")
+    compute = _command(
+        indicators, "compute", "compute, validate and publish a month",
+        "bizenv indicators compute --month 2024-06",
+        description="Compute every indicator of indicators.yaml for the month as a new snapshot version, check "
+        "it and publish it. Prints the run as one JSON line.",
     )
-    compute = indicators.add_parser("compute", help="compute, validate and publish a month")
-    compute.add_argument("--month", required=True)
+    compute.add_argument("--month", required=True, help="reporting month, YYYY-MM")
     compute.set_defaults(func=cmd_indicators_compute)
-    show = indicators.add_parser("show", help="the latest published snapshot of a month")
-    show.add_argument("--month", required=True)
-    show.add_argument("--region")
+    show = _command(
+        indicators, "show", "the latest published snapshot of a month",
+        "bizenv indicators show --month 2024-06",
+        "bizenv indicators show --month 2024-06 --region 152921",
+        "bizenv indicators show --month 2024-06 --format csv > indicators-2024-06.csv",
+        description="The latest published snapshot of a month, by reporting unit in catalog order. The table "
+        "shows value, target, 达标 / 未达标 / 样本不足 / 无目标 / 无数据, sample size, the previous month and "
+        "the same month last year (ratios in %, working days with two decimals, — for no value); json and "
+        "csv hold every column of the snapshot.",
+    )
+    show.add_argument("--month", required=True, help="reporting month, YYYY-MM")
+    show.add_argument("--region", help="one reporting unit's division code, e.g. 152921 (default: all)")
     _add_format_option(show)
     show.set_defaults(func=cmd_indicators_show)
 
-    quarantine = commands.add_parser("quarantine", help="rejected rows").add_subparsers(
-        dest="quarantine_command", required=True
+    quarantine = _subcommands(_command(
+        commands, "quarantine", "rejected rows",
+        "bizenv quarantine list", "bizenv quarantine summary --month 2024-06",
+        "bizenv quarantine export --department 市场监管局 --month 2024-06 --out feedback",
+        description="Rows that failed validation, kept with their reasons (personal IDs masked) until a "
+        "corrected delivery resolves them.",
+    ), "quarantine_command")
+    qlist = _command(
+        quarantine, "list", "open quarantined rows with their reasons",
+        "bizenv quarantine list", "bizenv quarantine list --dataset registration --all",
+        "bizenv quarantine list --format json",
+        description="Quarantined rows, oldest first: dataset, batch, file, row, record key, region, the "
+        "reason (Chinese) and when it was found (Asia/Shanghai); with --all also resolved rows and the batch "
+        "that resolved them. json and csv add the English reason, the failed rules and the masked record.",
     )
-    qlist = quarantine.add_parser("list", help="open quarantined rows with their reasons")
-    qlist.add_argument("--dataset")
+    qlist.add_argument("--dataset", help="only this dataset, e.g. registration (default: all four)")
     qlist.add_argument("--all", action="store_true", help="include resolved rows")
     _add_format_option(qlist)
     qlist.set_defaults(func=cmd_quarantine_list)
-    qsummary = quarantine.add_parser("summary", help="open and resolved rows per dataset")
+    qsummary = _command(
+        quarantine, "summary", "open and resolved rows per dataset",
+        "bizenv quarantine summary", "bizenv quarantine summary --month 2024-06 --format json",
+    )
     qsummary.add_argument("--month", help="rows quarantined in this month (YYYY-MM, Asia/Shanghai)")
     _add_format_option(qsummary)
     qsummary.set_defaults(func=cmd_quarantine_summary)
-    qexport = quarantine.add_parser("export", help="feedback files (GB18030 CSV and XLSX) for a department")
+    qexport = _command(
+        quarantine, "export", "feedback files (GB18030 CSV and XLSX) for a department",
+        "bizenv quarantine export --department 市场监管局 --month 2024-06 --out feedback",
+        "bizenv quarantine export --dataset tax_filing --month 2024-06 --out feedback",
+        description="Write the 数据异议/纠错反馈 files of one department (or dataset) and month: the open rows "
+        "under the dataset's own Chinese headers, so the department can correct and re-deliver them. "
+        "Prints the paths written.",
+    )
     target = qexport.add_mutually_exclusive_group(required=True)
     target.add_argument("--department", help="e.g. 市场监管局")
     target.add_argument("--dataset", help="e.g. registration")
@@ -344,48 +497,81 @@ def build_parser() -> argparse.ArgumentParser:
     qexport.add_argument("--out", required=True, help="directory for the feedback files")
     qexport.set_defaults(func=cmd_quarantine_export)
 
-    reload = commands.add_parser("reload", help="re-process a failed batch from its landing file")
-    reload.add_argument("batch_id")
+    reload = _command(
+        commands, "reload", "re-process a failed batch from its landing file",
+        "bizenv reload registration-20240701T020000-1a2b3c4d",
+        "bizenv reload registration-20240701T020000-1a2b3c4d --max-bad-share 0.1",
+        description="Load a landed or failed batch again from its landing file under the same batch id, "
+        "without extracting again. A loaded batch is left as it is (exit 0, a note on stderr).",
+    )
+    reload.add_argument("batch_id", help="the batch id, as ops.batch and the ingest summary name it")
     reload.add_argument("--max-bad-share", type=float, default=None,
                         help="reject the batch above this share of bad rows (default: its source's, else 0.05)")
     reload.set_defaults(func=cmd_reload)
 
-    crosswalk = commands.add_parser("crosswalk", help="legacy 注册号 → USCC crosswalk").add_subparsers(
-        dest="crosswalk_command", required=True)
-    cload = crosswalk.add_parser("load", help="load a crosswalk file (注册号, 统一社会信用代码)")
-    cload.add_argument("path")
+    crosswalk = _subcommands(_command(
+        commands, "crosswalk", "legacy 注册号 → USCC crosswalk", "bizenv crosswalk load crosswalk.csv",
+    ), "crosswalk_command")
+    cload = _command(
+        crosswalk, "load", "load a crosswalk file (注册号, 统一社会信用代码)",
+        "bizenv crosswalk load crosswalk.csv", "bizenv crosswalk load 注册号对照.xlsx",
+    )
+    cload.add_argument("path",
+                       help="CSV or XLSX file with the columns 注册号 and 统一社会信用代码 (or legacy_reg_no, uscc)")
     cload.set_defaults(func=cmd_crosswalk_load)
 
-    conflicts = commands.add_parser("conflicts", help="department values that disagree with core").add_subparsers(
-        dest="conflicts_command", required=True)
-    clist = conflicts.add_parser("list", help="recorded survivorship conflicts")
-    clist.add_argument("--dataset")
+    conflicts = _subcommands(_command(
+        commands, "conflicts", "department values that disagree with core", "bizenv conflicts list",
+    ), "conflicts_command")
+    clist = _command(
+        conflicts, "list", "recorded survivorship conflicts",
+        "bizenv conflicts list", "bizenv conflicts list --dataset tax_filing --format csv",
+    )
+    clist.add_argument("--dataset", help="only conflicts from this dataset, e.g. tax_filing (default: all)")
     _add_format_option(clist)
     clist.set_defaults(func=cmd_conflicts_list)
 
-    profile = commands.add_parser("profile", help="一企一档 enterprise profile").add_subparsers(
-        dest="profile_command", required=True)
-    pshow = profile.add_parser("show", help="one enterprise's profile (no personal data)")
-    pshow.add_argument("uscc")
+    profile = _subcommands(_command(
+        commands, "profile", "一企一档 enterprise profile", "bizenv profile show 91152921MA0N00010T",
+    ), "profile_command")
+    pshow = _command(
+        profile, "show", "one enterprise's profile (no personal data)",
+        "bizenv profile show 91152921MA0N00010T", "bizenv profile show 91152921MA0N00010T --format json",
+    )
+    pshow.add_argument("uscc", help="the enterprise's 统一社会信用代码 (18 characters)")
     _add_format_option(pshow)
     pshow.set_defaults(func=cmd_profile_show)
 
-    report = commands.add_parser("report", help="the monthly HTML report of the latest published snapshot")
-    report.add_argument("--month", required=True)
+    report = _command(
+        commands, "report", "the monthly HTML report of the latest published snapshot",
+        "bizenv report --month 2024-06 --out var/reports/indicators-2024-06.html",
+        description="Write the month's self-contained HTML report from its latest published snapshot; prints "
+        "a JSON summary. A month without a published snapshot is refused.",
+    )
+    report.add_argument("--month", required=True, help="reporting month, YYYY-MM")
     report.add_argument("--out", required=True, help="the HTML file to write")
     report.set_defaults(func=cmd_report)
 
-    cal = commands.add_parser("calendar", help="statutory working-day calendar").add_subparsers(
-        dest="calendar_command", required=True)
-    ccheck = cal.add_parser("check", help="list the covered years and their sources; fail for a needed year "
-                            "that is missing")
+    cal = _subcommands(_command(
+        commands, "calendar", "statutory working-day calendar", "bizenv calendar check",
+    ), "calendar_command")
+    ccheck = _command(
+        cal, "check", "list the covered years and their sources; fail for a needed year that is missing",
+        "bizenv calendar check", "bizenv calendar check --year 2027 --year 2028",
+    )
     ccheck.add_argument("--year", type=int, action="append", metavar="Y",
                         help="a year that must be covered (repeatable; default: this year and the next, "
                         "Asia/Shanghai)")
     ccheck.set_defaults(func=cmd_calendar_check)
 
-    demo = commands.add_parser("demo", help="a whole month end to end, through Airflow")
-    demo.add_argument("--month", default="2024-06")
+    demo = _command(
+        commands, "demo", "a whole month end to end, through Airflow",
+        "bizenv demo", "bizenv demo --month 2024-03",
+        description="Simulate six months of data, deliver it the three ways departments do, run every ingest "
+        "DAG and monthly_indicators with `airflow dags test`, then print the batches and the month's "
+        "indicators (what `make demo` runs).",
+    )
+    demo.add_argument("--month", default="2024-06", help="reporting month to show, YYYY-MM (default %(default)s)")
     demo.set_defaults(func=cmd_demo)
     return parser
 

@@ -414,6 +414,12 @@ def mask_resident_ids_in_text(value: str, keep=None) -> tuple[str, bool]:
     return _ID_IN_TEXT.sub(replace, value), found
 
 
+def masked_file_name(name: object) -> str:
+    """A delivered file's name or path as the pipeline records, logs and archives it: departments
+    name files after people too (登记_<身份证号>.csv), so a resident ID in it is masked."""
+    return mask_resident_ids_in_text(str(name))[0]
+
+
 def _whole_text(arr: pa.Array) -> pa.Array:
     """All values of `arr` as one string (zero-copy), for one regex scan instead of one per value."""
     arr = arr.cast(pa.large_string())

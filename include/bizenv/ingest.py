@@ -541,7 +541,7 @@ def ingest_file(
             dataset,
             raw,
             source=source,
-            file_name=Path(path).name,
+            file_name=codes.masked_file_name(Path(path).name),
             checksum=checksum,
             max_bad_share=max_bad_share,
         )

@@ -8,15 +8,21 @@ A run is two GX passes over the same batch so that clean data pays only for coun
 every expectation first runs with result_format BOOLEAN_ONLY (pass/fail only), then the
 expectations that failed run again with COMPLETE, whose `unexpected_index_list` names their
 rows (the frame is indexed by `source_row`). GX sees only the columns the suite uses, in dtypes it handles without
-per-value Python (see `_gx_frame`). `build_data_docs` renders a run as GX Data Docs.
+per-value Python (see `_gx_frame`). `build_data_docs` renders a run as GX Data Docs that
+open without network access: the scripts, styles and fonts GX's pages take from public CDNs are
+served from copies in `include/bizenv/static/vendor` (provenance and licences in its README.md).
 """
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
 import json
 import logging
 import os
+import re
+import shutil
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -27,6 +33,7 @@ import pandas as pd
 
 from bizenv.codes import mask_resident_ids
 from bizenv.datasets import get_dataset
+from bizenv.errors import Refused
 from bizenv.regions import load_regions
 from bizenv.settings import EXPECTATIONS_DIR
 from bizenv.standardize import FAILURE_COLUMNS
@@ -259,6 +266,9 @@ def run_suite(dataset: str, rows: pd.DataFrame, *, docs_dir: Path | None = None)
             logging.getLogger(__name__).warning(
                 "%s: Data Docs not written to %s: %s: %s", dataset, docs_dir,
                 error.filename or type(error).__name__, error.strerror or error)
+        except Refused as error:  # a page GX wrote that would load from the internet (an upgrade): the
+            # batch is fine, the docs are not; the browser tests fail on it before a release
+            logging.getLogger(__name__).warning("%s: Data Docs in %s not usable offline: %s", dataset, docs_dir, error)
     return outcome
 
 
@@ -326,6 +336,8 @@ def _docs_site(dataset: str, docs_dir: Path) -> tuple[str, str]:
         {
             "class_name": "SiteBuilder",
             "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+            # the "how to" footer and walkthrough only link to GX's website
+            "show_how_to_buttons": False,
             "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
             "site_section_builders": {"validations": {"source_store_name": store_name}, "profiling": "None"},
         },
@@ -337,8 +349,9 @@ def build_data_docs(dataset: str, outcome_or_result, docs_dir: Path) -> Path:
     """Render one validation run (a ValidationOutcome or a GX suite result) as GX Data Docs in
     `docs_dir`: a local filesystem site with index.html, the suite's page and one page per run
     (earlier runs stay). The run's result is kept as JSON under `docs_dir/.results`. Only this
-    run's page and the index are rendered, so the cost does not grow with the site. Returns the
-    index.html path."""
+    run's page and the index are rendered, so the cost does not grow with the site. The pages
+    load everything from the site itself (see `_localise_site`): a page GX writes with an external
+    reference this module does not know raises Refused naming it. Returns the index.html path."""
     from great_expectations.data_context.types.resource_identifiers import (
         ExpectationSuiteIdentifier,
         ValidationResultIdentifier,
@@ -351,6 +364,7 @@ def build_data_docs(dataset: str, outcome_or_result, docs_dir: Path) -> Path:
     docs_dir.mkdir(parents=True, exist_ok=True)
     context = _context_of(_validation_definition(dataset))
     site_name, store_name = _docs_site(dataset, docs_dir)
+    before = _page_stamps(docs_dir)
     suite_id = ExpectationSuiteIdentifier(name=result.suite_name)
     result_id = ValidationResultIdentifier(suite_id, result.meta["run_id"], dataset)
     kept = [item.result for item in result.results]
@@ -362,7 +376,173 @@ def build_data_docs(dataset: str, outcome_or_result, docs_dir: Path) -> Path:
     finally:
         for item, original in zip(result.results, kept, strict=True):
             item.result = original
+    _localise_site(docs_dir, before)
     return docs_dir / "index.html"
+
+
+# Data Docs offline. GX's page templates load bootstrap, jquery, vega, font-awesome and more from
+# public CDNs and its logo from S3; an intranet browser cannot reach them and shows the pages
+# unstyled. Each URL GX 1.24.1 writes maps to the same file, taken from the library's npm package,
+# under include/bizenv/static/vendor/<library>/<version>/ (copied into the site's static/vendor).
+# `integrity` attributes are checked against the copy here and then dropped with `crossorigin`:
+# from a file:// page (origin null) Chromium blocks a crossorigin request, and the script with it.
+VENDOR_DIR = Path(__file__).resolve().parent / "static" / "vendor"
+_SITE_VENDOR = "static/vendor"
+_GX_ASSETS = "https://great-expectations-web-assets.s3.us-east-2.amazonaws.com/"
+VENDORED_URLS: dict[str, str] = {
+    "https://maxcdn.bootstrapcdn.com/bootstrap/4.3.1/css/bootstrap.min.css": "bootstrap/4.3.1/css/bootstrap.min.css",
+    "https://stackpath.bootstrapcdn.com/bootstrap/4.3.1/js/bootstrap.min.js": "bootstrap/4.3.1/js/bootstrap.min.js",
+    "https://code.jquery.com/jquery-3.7.1.min.js": "jquery/3.7.1/jquery.min.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/popper.js/1.12.9/umd/popper.min.js": "popper.js/1.12.9/umd/popper.min.js",
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.css":
+        "bootstrap-table/1.19.1/bootstrap-table.min.css",
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.js":
+        "bootstrap-table/1.19.1/bootstrap-table.min.js",
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/extensions/filter-control/bootstrap-table-filter-control.min.js":
+        "bootstrap-table/1.19.1/extensions/filter-control/bootstrap-table-filter-control.min.js",
+    # the index asks for the minified, the other pages for the plain build of the same stylesheet
+    "https://unpkg.com/bootstrap-table@1.19.0/dist/extensions/filter-control/bootstrap-table-filter-control.min.css":
+        "bootstrap-table/1.19.0/extensions/filter-control/bootstrap-table-filter-control.min.css",
+    "https://unpkg.com/bootstrap-table@1.19.0/dist/extensions/filter-control/bootstrap-table-filter-control.css":
+        "bootstrap-table/1.19.0/extensions/filter-control/bootstrap-table-filter-control.min.css",
+    "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/css/bootstrap-datepicker.min.css":
+        "bootstrap-datepicker/1.9.0/css/bootstrap-datepicker.min.css",
+    "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/js/bootstrap-datepicker.min.js":
+        "bootstrap-datepicker/1.9.0/js/bootstrap-datepicker.min.js",
+    "https://cdn.jsdelivr.net/npm/@forevolve/bootstrap-dark@1.1.0/dist/css/bootstrap-prefers-dark.css":
+        "bootstrap-dark/1.1.0/css/bootstrap-prefers-dark.min.css",
+    "https://cdnjs.cloudflare.com/ajax/libs/font-awesome/6.6.0/css/all.min.css":
+        "fontawesome-free/6.6.0/css/all.min.css",
+    # jsDelivr serves the newest release of the major version; these are the releases vendored
+    "https://cdn.jsdelivr.net/npm/vega@5": "vega/5.33.1/vega.min.js",
+    "https://cdn.jsdelivr.net/npm/vega-lite@5": "vega-lite/5.23.0/vega-lite.min.js",
+    "https://cdn.jsdelivr.net/npm/vega-embed@6": "vega-embed/6.29.0/vega-embed.min.js",
+}
+# GX's own images: the logo is in the static files GX copies into every site; the dark-mode logo
+# is not, so dark mode shows the same logo
+_GX_IMAGES = {_GX_ASSETS + "logo-long.png": "logo-long.png", _GX_ASSETS + "full_logo_dark.png": "logo-long.png"}
+# links to GX's website (the footer and sidebar): kept as text, not as links off the intranet
+_UNLINKED_URLS = frozenset({
+    "https://greatexpectations.io",
+    "https://greatexpectations.io/newsletter?utm_source=datadocs&utm_medium=product&utm_campaign=newsletter"
+    "&utm_content=form",
+})
+# GX's newsletter footer: an invitation to a website the intranet cannot reach
+_NEWSLETTER = re.compile(r"<footer>\s*<p>Stay current on everything GX with our newsletter\s*<a\b[^>]*>Subscribe</a>"
+                         r"</p>\s*</footer>")
+_URL = re.compile(r"""(?:https?:)?//[^\s"'()<>]+""", re.IGNORECASE)
+_CACHE_BUSTER = re.compile(r"\?d=[0-9TZ.]+$")  # GX's add_data_context_id_to_url
+# any http(s) URL, and protocol-relative ones where a page or stylesheet loads something
+_EXTERNAL = re.compile(
+    r"""(https?:[^\s"'()<>]*)|(?:\b(?:src|href|srcset|action|formaction|poster|data|background)\s*=\s*["']?\s*"""
+    r"""|url\(\s*["']?\s*|@import\s+["']?)(//[^\s"'()<>]*)""",
+    re.IGNORECASE,
+)
+_UNLINK = re.compile(r"""\s+href\s*=\s*(["'])((?:https?:)?//[^"']*)\1""", re.IGNORECASE)
+_TAG = re.compile(r"<(?:script|link)\b[^>]*>", re.IGNORECASE)
+_INTEGRITY = re.compile(r"""\s+integrity\s*=\s*(["'])([^"']*)\1""", re.IGNORECASE)
+_CROSSORIGIN = re.compile(r"""\s+crossorigin(?:\s*=\s*(["'])[^"']*\1)?""", re.IGNORECASE)
+_STATIC_REF = re.compile(r"""(\b(?:src|href)\s*=\s*["'])(?:\.\.?/)*static/""", re.IGNORECASE)
+
+
+def _page_stamps(docs_dir: Path) -> dict[Path, tuple[int, int]]:
+    """(mtime, size) of the site's pages and stylesheets, to tell which ones a build wrote."""
+    stamps = {}
+    for path in docs_dir.rglob("*"):
+        if path.suffix in (".html", ".css") and not _skipped(path.relative_to(docs_dir)):
+            status = path.stat()
+            stamps[path] = (status.st_mtime_ns, status.st_size)
+    return stamps
+
+
+def _skipped(relative: Path) -> bool:
+    return relative.parts[0] == ".results" or relative.as_posix().startswith(_SITE_VENDOR + "/")
+
+
+def _localise_site(docs_dir: Path, before: dict[Path, tuple[int, int]]) -> None:
+    """Copy the vendored files into the site and point every page and stylesheet the last build
+    wrote at them; the pages other builds wrote were localised then, except in a site without
+    static/vendor yet (written before the pages were localised): there every page is."""
+    everything = not (docs_dir / _SITE_VENDOR).is_dir()
+    _install_vendor(docs_dir)
+    refused: Refused | None = None
+    for path, stamp in _page_stamps(docs_dir).items():
+        if everything or before.get(path) != stamp:
+            text = path.read_text(encoding="utf-8")
+            try:
+                localised = localise_page(text, path.relative_to(docs_dir))
+            except Refused as error:  # the other pages are still localised
+                refused = refused or error
+                continue
+            if localised != text:
+                path.write_text(localised, encoding="utf-8")
+    if refused is not None:
+        raise refused
+
+
+def _install_vendor(docs_dir: Path) -> None:
+    # copyfile, not copy2: the site's files take the process umask (private), not the package's
+    # modes. The paths carry the library's version, so a copy of the same size is that file.
+    target_root = docs_dir / _SITE_VENDOR
+    for source in VENDOR_DIR.rglob("*"):
+        if not source.is_file():
+            continue
+        target = target_root / source.relative_to(VENDOR_DIR)
+        if target.is_file() and target.stat().st_size == source.stat().st_size:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+
+
+def localise_page(text: str, relative: Path) -> str:
+    """`text` of the page or stylesheet at `relative` (to the site root) with every external
+    reference replaced by a relative path into the site. A reference no table here knows raises
+    Refused naming it, so a GX upgrade that adds one fails its tests instead of shipping pages
+    that call out to the internet."""
+    root = "../" * (len(relative.parts) - 1)
+
+    def local(url: str) -> str | None:
+        url = _CACHE_BUSTER.sub("", url)
+        if url in VENDORED_URLS:
+            return f"{root}{_SITE_VENDOR}/{VENDORED_URLS[url]}"
+        if url in _GX_IMAGES:
+            return f"{root}static/images/{_GX_IMAGES[url]}"
+        return None
+
+    def tag(match: re.Match) -> str:
+        text = match.group(0)
+        found = _URL.search(text)
+        checks = _INTEGRITY.findall(text)
+        if found is None or not checks:
+            return text
+        vendored = VENDORED_URLS.get(found.group(0))
+        if vendored is None:
+            return text  # reported below as unknown
+        for _, expected in checks:
+            if expected not in _integrity(vendored):
+                raise Refused(f"Data Docs: {VENDOR_DIR / vendored} does not match the integrity {expected} "
+                              f"GX gives for {found.group(0)}")
+        return _CROSSORIGIN.sub("", _INTEGRITY.sub("", text))
+
+    text = _NEWSLETTER.sub("", _TAG.sub(tag, text))
+    text = _UNLINK.sub(lambda m: "" if m.group(2) in _UNLINKED_URLS else m.group(0), text)
+    text = _URL.sub(lambda m: local(m.group(0)) or m.group(0), text)
+    if relative.suffix == ".html":
+        # GX's favicon link on a validation page is one directory short of the site root
+        text = _STATIC_REF.sub(lambda m: f"{m.group(1)}{root}static/", text)
+    leftover = _EXTERNAL.search(text)
+    if leftover:
+        url = leftover.group(1) or leftover.group(2)
+        raise Refused(f"Data Docs page {relative.as_posix()} references {url}, which is not vendored in "
+                      f"include/bizenv/static/vendor (see its README.md)")
+    return text
+
+
+@cache
+def _integrity(vendored: str) -> frozenset[str]:
+    data = (VENDOR_DIR / vendored).read_bytes()
+    return frozenset(f"{name}-{base64.b64encode(hashlib.new(name, data).digest()).decode()}"
+                     for name in ("sha256", "sha384", "sha512"))
 
 
 # What of an expectation's result Data Docs show and keep on disk: how many values failed, never

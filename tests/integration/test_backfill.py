@@ -206,9 +206,10 @@ def test_backfill_three_months_on_celery(tmp_path, postgres_database, redis_brok
             snapshot_runs = conn.execute(text(
                 "select month, version, status, row_count from ops.snapshot_run order by month, version")).all()
             latest_rows = dict(conn.execute(text(
-                "select month, count(*) from mart.v_indicator_latest group by month")).all())
+                "select strftime(month, '%Y-%m'), count(*) from mart.v_indicator_trend group by 1")).all())
             breakdown_rows = dict(conn.execute(text(
-                "select month, count(*) from mart.v_indicator_latest where breakdown <> '' group by month")).all())
+                "select strftime(month, '%Y-%m'), count(*) from mart.v_indicator_trend where breakdown <> ''"
+                " group by 1")).all())
             established = dict(conn.execute(text(
                 "select strftime(established_date, '%Y-%m'), count(*) from core.registration "
                 "group by 1")).all())

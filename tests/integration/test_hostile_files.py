@@ -179,6 +179,30 @@ def test_xls_files_are_refused_by_name_and_unknown_files_are_logged(duckdb_setti
     assert (drop_dir / "说明.txt").exists()
 
 
+def test_a_resident_id_in_a_file_name_is_masked_in_messages_logs_batches_and_the_archive(
+    duckdb_settings, monkeypatch, caplog, capsys
+):
+    """Departments name files after people: the ID in a file name is masked wherever the name
+    goes (the refusal, the log, ops.batch.file_name, the archived file's name)."""
+    person = "110101199003071234"
+    assert codes.looks_like_resident_id(person)
+    masked = codes.mask_resident_id(person)
+    monkeypatch.setenv("BIZENV_DROP_STABLE_SECONDS", "0")
+    sources = drop_source()
+    drop_dir, archive_dir = dirs(duckdb_settings, sources)
+    write_csv(drop_dir / f"登记_{person}.csv", [row(FIRST, "甲有限公司", "152921")])
+    (drop_dir / f"税务_{person}.csv").write_text("只有一列\n1\n", encoding="utf-8")
+    with caplog.at_level(logging.INFO, logger="bizenv"), pytest.raises(DropRejected) as info:
+        ingest_source(duckdb_settings, NAME, sources=sources)
+    assert f"税务_{masked}.csv: missing required column" in str(info.value)
+    [(file_name,)] = query(duckdb_settings, "select file_name from ops.batch")
+    assert file_name == f"登记_{masked}.csv"
+    archived = sorted(p.relative_to(archive_dir).as_posix() for p in archive_dir.rglob("*.csv"))
+    assert len(archived) == 2 and all(masked in name for name in archived)
+    everything = "\n".join([str(info.value), *caplog.messages, *archived, *capsys.readouterr()])
+    assert person not in everything
+
+
 def test_a_file_another_run_is_processing_is_skipped_with_one_line(duckdb_settings, monkeypatch, caplog):
     monkeypatch.setenv("BIZENV_DROP_STABLE_SECONDS", "0")
     sources = drop_source()

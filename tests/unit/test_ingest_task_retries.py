@@ -85,3 +85,15 @@ def test_unreadable_dropped_files_fail_the_run_after_the_watermark_moved(monkeyp
     with pytest.raises(AirflowFailException, match="1 file\\(s\\) rejected"):
         ingest_task.advance_watermark(FILE_DROP_SOURCE, [BATCH], "amr_registration: 1 file(s) rejected and moved")
     assert advanced == [(None, FILE_DROP_SOURCE, [BATCH])]
+
+
+def test_a_batch_another_run_is_merging_skips_its_mapped_task(monkeypatch):
+    """Two runs over one source at once: the run that finds its landed batch taken skips that
+    instance (advance_watermark, none_failed, still runs) instead of failing the run."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from bizenv.batches import BatchRunningElsewhere
+
+    taken = BatchRunningElsewhere(f"batch {BATCH} is being merged by process 4242 on worker-2")
+    with pytest.raises(AirflowSkipException, match=f"^batch {BATCH} is being merged by process 4242"):
+        run_step_raising(monkeypatch, "validate_and_merge", taken)

@@ -23,13 +23,15 @@ T = TypeVar("T")
 def _classified(what: str, step: Callable[[], T]) -> T:
     """Run a step, re-raising an outage for Airflow to retry and turning everything else into a
     one-line AirflowFailException naming `what` (the source or the batch)."""
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
     from sqlalchemy.exc import OperationalError
 
     from bizenv.errors import Refused, Retryable
 
     try:
         return step()
+    except AirflowSkipException:
+        raise
     except Refused as refused:
         raise AirflowFailException(str(refused).splitlines()[0] if str(refused) else what) from None
     except (Retryable, OperationalError):  # an outage of the source or the warehouse
@@ -66,11 +68,20 @@ def validate_and_merge(batch_id: str) -> dict:
     """Task `validate_and_merge`, one mapped instance per landed batch: its summary (batch id
     and reconciled counts), which the task also attaches to the Asset event. A batch rejected
     for its content fails the instance without retry."""
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
     import bizenv.sources
+    from bizenv.batches import BatchRunningElsewhere
 
-    summary = _classified(f"batch {batch_id}", lambda: bizenv.sources.validate_and_merge(task_settings(), batch_id))
+    def merge():
+        try:
+            return bizenv.sources.validate_and_merge(task_settings(), batch_id)
+        except BatchRunningElsewhere as taken:
+            # a run over the same source at the same time took the batch first and merges it:
+            # nothing failed here, and advance_watermark (none_failed) still runs
+            raise AirflowSkipException(str(taken).splitlines()[0]) from None
+
+    summary = _classified(f"batch {batch_id}", merge)
     if summary.status != "loaded":
         raise AirflowFailException(summary.reason or f"batch {batch_id}: {summary.status}")
     return summary.as_dict()

@@ -10,8 +10,12 @@ from bizenv.airflow.runtime import reporting_month, task_settings
 
 
 def freshness_gate(
-    data_interval_start: dt.datetime, data_interval_end: dt.datetime, deadline_after_interval: dt.timedelta
+    data_interval_start: dt.datetime, data_interval_end: dt.datetime, deadline_after_interval: dt.timedelta,
+    *, alert_warnings: bool = False,
 ):
+    """One poke of `wait_for_departments`. Fails (and so alerts, bizenv.airflow.notify) when the
+    calendar lacks a year the month needs or the data is still stale after the deadline; with
+    `alert_warnings`, the missing next year (from 1 December) is also sent as an alert, once per run."""
     import logging
 
     from airflow.sdk import PokeReturnValue
@@ -31,6 +35,8 @@ def freshness_gate(
     warning = calendar.next_year_warning(pendulum.now("Asia/Shanghai").date())
     if warning:
         logging.getLogger(__name__).warning("%s", warning)
+        if alert_warnings:
+            _alert_once_per_run(warning)
     with connect(task_settings()) as engine:
         stale = stale_datasets(engine, month)
     if not stale:
@@ -40,6 +46,17 @@ def freshness_gate(
             f"department data for {month} is stale after the deadline: {', '.join(stale)}"
         )
     return PokeReturnValue(is_done=False)
+
+
+def _alert_once_per_run(warning: str) -> None:
+    from airflow.sdk import get_current_context
+
+    from bizenv.airflow.notify import send_warning
+
+    context = get_current_context()
+    # a reschedule-mode sensor pokes every ten minutes: only its first poke of the first try alerts
+    if int(context.get("task_reschedule_count") or 0) == 0 and (context["ti"].try_number or 1) <= 1:
+        send_warning(context, "calendar_warning", warning)
 
 
 def compute_month(data_interval_start: dt.datetime) -> str:

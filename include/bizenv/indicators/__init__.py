@@ -4,7 +4,8 @@ One snapshot run per `compute`: every indicator of `include/config/indicators.ya
 by its own SQL file `sql/indicators/<code>.sql` for every configured region and the whole
 prefecture (recomputed from rows, never averaged), written as a new immutable version, checked
 by the Great Expectations suite `expectations/indicator_snapshot.json` and only then published.
-Dashboards read the latest published version of each month through `mart.v_indicator_latest`.
+Dashboards read the latest published version of each month through `mart.v_indicator_trend`
+(the newest month alone: `mart.v_indicator_latest`; docs/dashboard-contract.md).
 
 The package has one module per job, in the order a month goes through them:
 

@@ -1,8 +1,14 @@
-"""Publishing a validated run and reading the published snapshot of a month."""
+"""Publishing a validated run and reading the published snapshot of a month.
+
+On the embedded DuckDB warehouse a publish also writes the read-only copy of the mart that
+dashboards open (bizenv.marts, docs/dashboard-contract.md): the warehouse file has one writer
+process, which an ingest may hold for minutes, while the copy can be read at any time.
+"""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import Engine
@@ -11,8 +17,9 @@ from bizenv.indicators.catalog import load_catalog
 from bizenv.indicators.checks import validate_snapshot
 from bizenv.indicators.runs import SnapshotRun, get_run, set_status
 from bizenv.indicators.snapshot import compute
+from bizenv.marts import published_copy_path, write_published_copy
 from bizenv.timeutil import month_bounds
-from bizenv.warehouse import query_df
+from bizenv.warehouse import dialect_of, query_df
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +51,12 @@ SHOW_COLUMNS = [
 ]
 
 
-def publish(engine: Engine, run_id: str) -> SnapshotRun:
-    """Publish a validated run: it becomes the month's latest version in mart.v_indicator_latest."""
+def publish(engine: Engine, run_id: str, *, published_copy: Path | None = None) -> SnapshotRun:
+    """Publish a validated run: it becomes the month's version in mart.v_indicator_trend (and in
+    mart.v_indicator_latest while the month is the newest). On DuckDB the mart's read-only copy is
+    written again too, at `published_copy` (default: published/mart.duckdb beside the warehouse
+    file, $BIZENV_DATA_DIR/published/mart.duckdb by default)."""
+    target = published_copy or published_copy_path(engine)
     with engine.begin() as conn:
         run = get_run(conn, run_id)
         if run.status != "validated":
@@ -54,6 +65,12 @@ def publish(engine: Engine, run_id: str) -> SnapshotRun:
                 "can be published"
             )
         set_status(conn, run, "published")
+        if dialect_of(engine) == "duckdb" and target is not None:
+            # from the publishing transaction, which sees the run published: a copy that cannot be
+            # written (a full disk) leaves the run validated, to be published again, rather than
+            # published with dashboards still on the previous copy
+            write_published_copy(conn, target)
+            log.info("wrote the read-only copy of the mart %s", target)
     log.info("published snapshot %s", run_id)
     return SnapshotRun(run.run_id, run.month, run.version, "published", run.row_count)
 
@@ -71,9 +88,10 @@ def show(engine: Engine, month: str, region: str | None = None) -> pd.DataFrame:
     catalog order; empty when the month has no published snapshot."""
     month_start, _ = month_bounds(month)
     with engine.connect() as conn:
-        frame = query_df(conn, "snapshot/latest_month.sql", {"month": f"{month_start:%Y-%m}"})
+        frame = query_df(conn, "snapshot/latest_month.sql", {"month": month_start})
     if frame.empty:
         return pd.DataFrame(columns=SHOW_COLUMNS)
+    frame["month"] = f"{month_start:%Y-%m}"  # the mart's month is a date; the month shown is text
     if region is not None:
         frame = frame[frame["region_code"] == str(region)]
     order = {d.code: i for i, d in enumerate(load_catalog())}

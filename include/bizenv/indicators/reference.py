@@ -1,5 +1,5 @@
 """The reference tables a snapshot reads, brought up to date before each computation:
-mart.indicator_catalog, ops.office_period and ops.work_calendar."""
+mart.indicator_catalog, mart.dim_region, ops.office_period and ops.work_calendar."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from sqlalchemy import Connection
 
 from bizenv import calendar
 from bizenv.indicators.catalog import IndicatorDef, load_catalog
+from bizenv.marts import refresh_dim_region
 from bizenv.timeutil import month_bounds
 from bizenv.warehouse import bulk_insert, query_df, run_sql
 
@@ -89,13 +90,15 @@ def _refresh_work_calendar(conn: Connection, month: str, first_day: dt.date, mon
 
 def refresh_reference_tables(conn: Connection, month: str) -> str:
     """Bring the reference tables the snapshot of `month` reads up to date, idempotently:
-    mart.indicator_catalog from indicators.yaml, ops.office_period from office_hours.yaml and
+    mart.indicator_catalog from indicators.yaml, mart.dim_region from regions.yaml (the names
+    dashboards show beside the snapshot's units), ops.office_period from office_hours.yaml and
     ops.work_calendar for every day a duration of the month needs (from 1 January of the
     previous year, or the earliest start of a case completed in the month if earlier, through
     the month end). Returns the calendar source of each year. Raises
     calendar.CalendarCoverageError when no calendar source covers a year it needs."""
     month_start, month_end = month_bounds(month)
     _refresh_catalog(conn, load_catalog())
+    refresh_dim_region(conn)
     _refresh_office_periods(conn)
     first_day = dt.date(month_start.year - 1, 1, 1)
     earliest = query_df(

@@ -8,7 +8,12 @@ A view is a file of those directories whose one statement is `create [or replace
 created again (dependencies first) in the upgrade's transaction, so a view whose columns change
 is re-created too (PostgreSQL's `create or replace view` cannot drop or rename a column), and a
 failed upgrade leaves the old views. Privileges granted on a view go with it: grant on the schema
-(`alter default privileges`) rather than on a view.
+(`alter default privileges`, as bizenv.marts.grant_readonly does) rather than on a view.
+
+A dropped view loses its comments too: after the views, every file of `marts/comments/` (`comment
+on view|table|column` statements, Chinese and English, docs/dashboard-contract.md) is applied
+again, and `mart.dim_region` is filled from regions.yaml, so a dashboard's descriptions and unit
+names follow every upgrade.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from sqlalchemy import Connection, text
 from bizenv.errors import Refused
 
 VIEW_DIRS = ("views", "marts")
+COMMENT_DIR = "marts/comments"
+_COMMENT = re.compile(r"^comment\s+on\s+(?:view|table|column)\s", re.I)
 _CREATE_VIEW = re.compile(r"^create\s+(?:or\s+replace\s+)?view\s+([a-z_][a-z0-9_]*)\.([a-z_][a-z0-9_]*)\s", re.I)
 _MIGRATION_VIEW = re.compile(r"create\s+(?:or\s+replace\s+)?view\s+([a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*)\s", re.I)
 _VERSIONS_DIR = Path(__file__).parent / "versions"
@@ -88,13 +95,46 @@ def _drop(conn: Connection, views: list[View]) -> None:
         conn.execute(text(f"drop view if exists {view.name}"))
 
 
+def load_comments(sql_dir: Path) -> list[tuple[Path, str]]:
+    """The comment statements of `sql_dir/marts/comments/*.sql`, each with its file; anything but
+    a `comment on view|table|column` statement there is refused."""
+    comments = []
+    for path in sorted((sql_dir / COMMENT_DIR).glob("*.sql")):
+        for statement in _statements(path):
+            if not _COMMENT.match(statement):
+                raise ViewFileError(f"{path}: holds only comment on view/table/column statements, found "
+                                    f"{statement.split(chr(10))[0][:60]!r}")
+            comments.append((path, statement))
+    return comments
+
+
+def apply_comments(conn: Connection, sql_dir: Path) -> int:
+    """Apply every comment of `sql_dir/marts/comments/`, in the caller's transaction; returns how
+    many. A comment on a column a view no longer has fails the upgrade, naming its file."""
+    from sqlalchemy.exc import DBAPIError
+
+    comments = load_comments(sql_dir)
+    for path, statement in comments:
+        try:
+            conn.execute(text(statement))
+        except DBAPIError as error:
+            cause = (str(getattr(error, "orig", error)).strip().splitlines() or ["error"])[0]
+            raise ViewFileError(f"{path}: {statement.split(' is ')[0]}: {cause}") from None
+    return len(comments)
+
+
 def rebuild(conn: Connection, sql_dir: Path) -> list[str]:
-    """Drop and create every view under `sql_dir`, in the caller's transaction; returns their names
-    in the order they were created."""
+    """Drop and create every view under `sql_dir`, apply the mart's comments and fill
+    mart.dim_region, in the caller's transaction; returns the views' names in the order they were
+    created."""
+    from bizenv.marts import refresh_dim_region
+
     views = load_views(sql_dir)
     _drop(conn, views)
     for view in views:
         conn.execute(text(view.statement))
+    apply_comments(conn, sql_dir)
+    refresh_dim_region(conn)
     return [view.name for view in views]
 
 

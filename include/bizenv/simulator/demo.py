@@ -130,7 +130,7 @@ def run_demo(settings: Settings, month: str, entities: int = 2000) -> int:
         snapshot = show(engine, month)
     _step("batches (extracted = loaded + quarantined + duplicates)")
     print(batches.to_string(index=False))
-    _step(f"indicators {month} (mart.v_indicator_latest)")
+    _step(f"indicators {month} (mart.v_indicator_trend)")
     columns = ["region_code", "indicator_code", "name_zh", "breakdown", "value", "target", "meets_target"]
     print(snapshot[columns].to_string(index=False))
     report = scheduled_report_path(settings.reports_dir, month)

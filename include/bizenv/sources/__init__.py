@@ -378,7 +378,7 @@ def _land_drop_file(settings: Settings, engine: Engine, source: SourceConfig, da
             batch_id, first_name = earlier["batch_id"].iloc[0], earlier["file_name"].iloc[0]
             moved = archive(path, archive_dir / "redelivered", suffix)
             log.warning("%s: %s has the same content as %s (batch %s): not loaded again; moved to %s",
-                        source.name, path.name, first_name, batch_id, moved)
+                        source.name, drop.name, first_name, batch_id, moved)
             return None
         raw = read_drop_frame(drop, source, dataset)
     except BatchRejected as error:
@@ -387,7 +387,7 @@ def _land_drop_file(settings: Settings, engine: Engine, source: SourceConfig, da
         unreadable.append(str(error))
         return None
     mark = latest_change(raw[source.incremental_column])
-    landed = land_batch(settings, engine, dataset, raw, source=source.name, file_name=path.name,
+    landed = land_batch(settings, engine, dataset, raw, source=source.name, file_name=drop.name,
                         checksum=drop.checksum, watermark=(None, mark))
     # archived before the hand-over: a landed batch's file is never picked up a second time
     archive(path, archive_dir, landed.batch_id)

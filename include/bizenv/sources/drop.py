@@ -38,6 +38,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bizenv.codes import masked_file_name
 from bizenv.datasets import Dataset
 from bizenv.settings import env_number
 from bizenv.sources.config import FileDropOptions, SourceConfig, SourceRefused
@@ -70,7 +71,7 @@ class DropFile:
 
     @property
     def name(self) -> str:
-        return self.path.name
+        return masked_file_name(self.path.name)
 
 
 def _matches(name: str, patterns: tuple[str, ...]) -> bool:
@@ -126,23 +127,23 @@ def new_files(options: FileDropOptions, drop_dir: Path, *, now: float | None = N
             continue
         if not _matches(name, options.pattern) and not _is_legacy_workbook_name(name, options.pattern):
             log.warning("%s: not taken, its name matches none of the source's patterns (%s)",
-                        drop_dir / name, ", ".join(options.pattern))
+                        masked_file_name(drop_dir / name), ", ".join(options.pattern))
             continue
         path = drop_dir / name
         try:
             resolved = path.resolve(strict=True)
         except (OSError, RuntimeError):
-            log.warning("ignoring %s: broken link or unreadable path", path)
+            log.warning("ignoring %s: broken link or unreadable path", masked_file_name(path))
             continue
         if not resolved.is_relative_to(root) or resolved == root:
-            log.warning("ignoring %s: it resolves outside the drop directory %s", path, root)
+            log.warning("ignoring %s: it resolves outside the drop directory %s", masked_file_name(path), root)
             continue
         if not resolved.is_file():
             continue
         modified = resolved.stat().st_mtime
         marked = name + DONE_SUFFIX in names  # the department says the upload is complete
         if options.min_age_seconds and not marked and now - modified < options.min_age_seconds:
-            log.info("leaving %s for the next run: modified %.0f s ago", path, now - modified)
+            log.info("leaving %s for the next run: modified %.0f s ago", masked_file_name(path), now - modified)
             continue
         candidates.append((modified, name, path))
     pending = {path: _snapshot(path) for _, name, path in candidates
@@ -155,7 +156,7 @@ def new_files(options: FileDropOptions, drop_dir: Path, *, now: float | None = N
     for _modified, _name, path in sorted(candidates):
         if path in pending and _snapshot(path) != pending[path]:
             log.info("leaving %s for the next run: still being written (its size or time changed "
-                     "within %.0f s)", path, wait)
+                     "within %.0f s)", masked_file_name(path), wait)
             continue
         ready.append(path)
     return ready
@@ -167,7 +168,7 @@ def _lock(handle: int, lock_path: Path, path: Path) -> bool:
     except OSError as error:
         if error.errno not in (errno.EWOULDBLOCK, errno.EACCES, errno.EAGAIN):
             raise
-        log.warning("%s: skipped, another run is processing it", path)
+        log.warning("%s: skipped, another run is processing it", masked_file_name(path))
         return False
     try:
         current = os.stat(lock_path).st_ino
@@ -178,7 +179,7 @@ def _lock(handle: int, lock_path: Path, path: Path) -> bool:
         # the other run finished between our listing and our claim: the file is archived
         if current == ours:
             lock_path.unlink(missing_ok=True)
-        log.warning("%s: skipped, another run has taken it already", path)
+        log.warning("%s: skipped, another run has taken it already", masked_file_name(path))
         return False
     return True
 
@@ -192,7 +193,8 @@ def claimed(path: Path) -> Iterator[bool]:
     try:
         handle = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as error:
-        raise SourceRefused(f"{path.name}: cannot claim the file ({error.strerror or error})") from None
+        reason = error.strerror or error
+        raise SourceRefused(f"{masked_file_name(path.name)}: cannot claim the file ({reason})") from None
     try:
         if not _lock(handle, lock_path, path):
             yield False
@@ -211,13 +213,13 @@ def load_drop_file(path: Path) -> DropFile:
     try:
         resolved = path.resolve(strict=True)
     except OSError as error:
-        raise BatchRejected(f"{path.name}: cannot read file ({error.strerror or error})") from None
+        raise BatchRejected(f"{masked_file_name(path.name)}: cannot read file ({error.strerror or error})") from None
     if not resolved.is_relative_to(root):
-        raise BatchRejected(f"{path.name}: resolves outside the drop directory")
+        raise BatchRejected(f"{masked_file_name(path.name)}: resolves outside the drop directory")
     try:
         data = resolved.read_bytes()
     except OSError as error:
-        raise BatchRejected(f"{path.name}: cannot read file ({error.strerror or error})") from None
+        raise BatchRejected(f"{masked_file_name(path.name)}: cannot read file ({error.strerror or error})") from None
     return DropFile(path=path, data=data, checksum=hashlib.sha256(data).hexdigest())
 
 
@@ -230,9 +232,10 @@ def archive(path: Path, archive_dir: Path, suffix: str) -> Path:
     """Move a processed file into the archive; an existing name gets `suffix` appended. Its
     `.done` marker has served its purpose and goes."""
     archive_dir.mkdir(parents=True, exist_ok=True)
-    target = archive_dir / path.name
+    kept = Path(masked_file_name(path.name))
+    target = archive_dir / kept.name
     if target.exists() or target.is_symlink():
-        target = archive_dir / f"{path.stem}.{suffix}{path.suffix}"
+        target = archive_dir / f"{kept.stem}.{suffix}{kept.suffix}"
     shutil.move(str(path), str(target))
     done_marker(path).unlink(missing_ok=True)
     return target

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bizenv.codes import masked_file_name
 from bizenv.datasets import Dataset
 from bizenv.errors import Refused
 
@@ -243,8 +244,9 @@ def read_department_file(path: Path, dataset: Dataset) -> pd.DataFrame:
     try:
         data = path.read_bytes()
     except OSError as error:
-        raise BatchRejected(f"{path}: cannot read file ({error.strerror or error})") from None
-    return map_columns(read_table(data, path.name), dataset, path.name)
+        raise BatchRejected(f"{masked_file_name(path)}: cannot read file ({error.strerror or error})") from None
+    name = masked_file_name(path.name)
+    return map_columns(read_table(data, name), dataset, name)
 
 
 def _header_key(header: object) -> str:

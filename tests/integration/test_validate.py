@@ -1,5 +1,6 @@
 """The registration suite through run_suite: row-level failures for every rule kind, the
-per-expectation summary, and GX Data Docs."""
+per-expectation summary, and GX Data Docs. Here rather than in the fast suite: importing Great
+Expectations alone costs seconds of CPU."""
 
 from __future__ import annotations
 
