@@ -3,8 +3,9 @@
 Data Docs: GX's pages are built from a real ingest and must load every script, stylesheet and
 font from the site itself (include/bizenv/static/vendor): no request leaves the machine, no
 script fails, bootstrap styles the page and the Font Awesome icons font is loaded. The monthly
-report (the markers of the report contract: trend charts, heat map) is published for three months
-on DuckDB and PostgreSQL and opened the same way; it is also printed to an A4 PDF.
+report (the markers of the report contract: a trend chart for every indicator, heat map) is
+published for a simulated year (July 2023 to June 2024) on DuckDB and PostgreSQL and opened the
+same way; it is also printed to an A4 PDF.
 Screenshots: see browser.artifact_dir.
 """
 
@@ -181,12 +182,15 @@ def test_a_site_written_before_localisation_is_localised_whole(tmp_path):
 
 # --- the monthly report -----------------------------------------------------------------------
 
-REPORT_MONTHS = ("2024-04", "2024-05", "2024-06")
+# a simulated year: the report's 12-month window is full
+REPORT_MONTHS = tuple(f"{year}-{month:02d}" for year, month in [(2023, m) for m in range(7, 13)]
+                      + [(2024, m) for m in range(1, 7)])
 UNITS = 4  # 152900 阿拉善盟 and its three banners (include/config/regions.yaml)
 
 
 def test_monthly_report_draws_offline(browser, warehouse_settings, tmp_path, tmp_path_factory):
-    data = simulate(entities=60, months=(REPORT_MONTHS[0], REPORT_MONTHS[-1]), seed=9, defects=DefectRates.none())
+    # seed 3: June 2024 has met, missed, 样本不足 and no-data cells, so every colour is drawn
+    data = simulate(entities=60, months=(REPORT_MONTHS[0], REPORT_MONTHS[-1]), seed=3, defects=DefectRates.none())
     files = write_files(data, tmp_path / "departments")
     for dataset in DATASETS:
         assert ingest_file(warehouse_settings, dataset, files[dataset]).status == "loaded", dataset
@@ -206,7 +210,8 @@ def test_monthly_report_draws_offline(browser, warehouse_settings, tmp_path, tmp
 
     with open_offline(browser, report) as (tab, problems):
         charts = tab.locator("svg.trend-chart")
-        assert charts.count() >= 1
+        assert sorted(c.get_attribute("data-indicator") for c in charts.all()) == sorted(
+            d.code for d in load_catalog())  # a trend for every indicator
         for chart in charts.all():
             code = chart.get_attribute("data-indicator")
             box = chart.bounding_box()
