@@ -43,7 +43,7 @@ from sqlalchemy import Engine
 from bizenv.errors import Refused
 from bizenv.indicators import COUNT_UNIT, RATIO_UNIT, IndicatorDef, load_catalog, load_minimum_sample
 from bizenv.regions import Regions, load_regions
-from bizenv.tables import is_missing, number_cell
+from bizenv.tables import ATTAINMENT_LABELS, derive_attainment, is_missing, number_cell
 from bizenv.timeutil import LOCAL_TIMEZONE, month_bounds, shift_month
 from bizenv.warehouse import query_df
 
@@ -51,14 +51,6 @@ TREND_MONTHS = 12
 TEMPLATE = "report.html.j2"
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
-# attainment (mart.v_indicator_trend) -> (Chinese, English) as the page labels it
-ATTAINMENT_LABELS = {
-    "met": ("达标", "met"),
-    "missed": ("未达标", "missed"),
-    "insufficient_sample": ("样本不足", "too few cases"),
-    "no_target": ("无目标", "no target"),
-    "no_data": ("无数据", "no data"),
-}
 
 TREND_COLUMNS = [
     "month", "region_code", "region_name", "indicator_code", "breakdown", "name_zh", "name_en", "unit",
@@ -127,18 +119,6 @@ def window_months(month: str, months: int = TREND_MONTHS) -> list[str]:
     """The `months` months ending at `month`, oldest first ('YYYY-MM')."""
     month_bounds(month)
     return [shift_month(month, offset) for offset in range(1 - months, 1)]
-
-
-def derive_attainment(value: object, target: object, meets_target: object) -> str:
-    """The attainment of a row that carries none, by the rule of mart.v_indicator_trend: no
-    target, no value, no verdict (样本不足), else the verdict."""
-    if is_missing(target):
-        return "no_target"
-    if is_missing(value):
-        return "no_data"
-    if is_missing(meets_target):
-        return "insufficient_sample"
-    return "met" if bool(meets_target) else "missed"
 
 
 def normalise_trend(trend: pd.DataFrame, catalog: Sequence[IndicatorDef]) -> pd.DataFrame:

@@ -33,14 +33,16 @@ GAP = "  "
 RATIO_UNIT = "ratio"
 COUNT_UNIT = "户"
 
-# mart.v_indicator_latest.attainment (docs/indicators.md) as the table shows it
-ATTAINMENT_ZH = {
-    "met": "达标",
-    "missed": "未达标",
-    "insufficient_sample": "样本不足",
-    "no_target": "无目标",
-    "no_data": "无数据",
+# mart.v_indicator_trend.attainment (docs/dashboard-contract.md) -> (Chinese, English), as the
+# terminal and the report label it
+ATTAINMENT_LABELS = {
+    "met": ("达标", "met"),
+    "missed": ("未达标", "missed"),
+    "insufficient_sample": ("样本不足", "too few cases"),
+    "no_target": ("无目标", "no target"),
+    "no_data": ("无数据", "no data"),
 }
+ATTAINMENT_ZH = {code: zh for code, (zh, _) in ATTAINMENT_LABELS.items()}
 _OPERATORS = {"<=": "≤", ">=": "≥"}
 
 
@@ -163,21 +165,26 @@ def target_cell(target: object, operator: object, unit: str) -> str:
     return f"{symbol} {number_cell(target, unit)}"
 
 
+def derive_attainment(value: object, target: object, meets_target: object) -> str:
+    """The attainment of a row that carries none, by the rule of mart.v_indicator_trend: no
+    target, no value, no verdict (样本不足, `meets_target` is null below the minimum sample), else
+    the verdict."""
+    if is_missing(target):
+        return "no_target"
+    if is_missing(value):
+        return "no_data"
+    if is_missing(meets_target):
+        return "insufficient_sample"
+    return "met" if bool(meets_target) else "missed"
+
+
 def attainment_cell(row: Mapping[str, object]) -> str:
     """达标 / 未达标 / 样本不足 / 无目标 / 无数据: the view's `attainment` where the frame has it,
-    else the same decision from the target, the value and `meets_target` (which is null below
-    the minimum sample)."""
+    else derived the same way (derive_attainment)."""
     attainment = row.get("attainment")
-    if not is_missing(attainment) and attainment in ATTAINMENT_ZH:
-        return ATTAINMENT_ZH[str(attainment)]
-    if is_missing(row.get("target")):
-        return ATTAINMENT_ZH["no_target"]
-    if is_missing(row.get("value")):
-        return ATTAINMENT_ZH["no_data"]
-    met = row.get("meets_target")
-    if is_missing(met):
-        return ATTAINMENT_ZH["insufficient_sample"]
-    return ATTAINMENT_ZH["met"] if bool(met) else ATTAINMENT_ZH["missed"]
+    if is_missing(attainment) or attainment not in ATTAINMENT_ZH:
+        attainment = derive_attainment(row.get("value"), row.get("target"), row.get("meets_target"))
+    return ATTAINMENT_ZH[str(attainment)]
 
 
 def local_time_cell(value: object) -> str:
