@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum
 MONTH ?= 2024-06
 FAST_BUDGET_SECONDS ?= 60
 
-.PHONY: install browser demo test test-fast lint bench lock clean
+.PHONY: install browser demo test test-fast lint bench bench-stages lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,7 +43,14 @@ test: install browser lint test-fast
 test-fast: install
 	FAST_BUDGET_SECONDS=$(FAST_BUDGET_SECONDS) $(BIN)/python tests/fast.py
 
+# `bizenv bench`: every stage of a month as its own process on DuckDB and PostgreSQL, beside
+# read_csv + to_sql and COPY (docs/performance.md); a few minutes on a 2-core machine (an indicators
+# stage still running after 5 minutes is killed and recorded as timed out)
 bench: install
+	$(BIN)/bizenv bench --entities 100000 --stage-timeout 300 --json var/bench/bench-100000.json
+
+# the warm in-process timings of standardize + validate and of the merge (docs/benchmarks.md)
+bench-stages: install
 	$(BIN)/python -m bizenv.simulator.benchmark
 
 lock:

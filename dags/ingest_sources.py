@@ -1,8 +1,9 @@
 """
 ### 部门数据归集 · department ingest
 
-One DAG per entry of `include/config/sources.yaml` (`ingest_<source>`), in three steps, the
-same functions `bizenv ingest SOURCE` runs (`bizenv.sources`):
+One DAG per entry of `include/config/sources.yaml` (`ingest_<source>`): the three steps of
+`bizenv ingest SOURCE` (`bizenv.sources`), then the revision of the open months the delivery
+touches (`bizenv.indicators.revisions`):
 
 1. **extract_and_land**: extract what changed since the source's **stored watermark** (REST
    API, department database) or the new files of a file drop, and land each batch as an
@@ -17,6 +18,9 @@ same functions `bizenv ingest SOURCE` runs (`bizenv.sources`):
    Airflow pool `bizenv_warehouse` (one slot on the embedded DuckDB warehouse).
 3. **advance_watermark**: only once every batch is merged, move the stored watermark to the
    latest change among them.
+4. **revise_open_months**: only once every batch is merged, recompute each published month still
+   初步 (provisional) that the merged rows' own dates touch, and no other; what changed goes to
+   `mart.snapshot_revision` (docs/history.md, "Revisions"). A 正式 (final) month is left as it is.
 
 Ingest follows the **stored watermark** (`ops.watermark`), not the run's data interval: a run
 reads whatever changed since the last merged change, so a late, cleared or manual run neither
@@ -105,9 +109,17 @@ def build_ingest_dag(source, display_name: str):
 
             return advance_watermark(source.name, batch_ids, refusal)
 
+        # none_failed, like the watermark: after every batch merged, or none was landed
+        @task(task_id="revise_open_months", pool=WAREHOUSE_POOL, trigger_rule=TriggerRule.NONE_FAILED)
+        def revise_open_months(batch_ids: list[str]) -> list[str]:
+            from bizenv.airflow.ingest import revise_open_months
+
+            return revise_open_months(source.name, batch_ids)
+
         landed = extract_and_land()
         merged = validate_and_merge.expand(batch_id=landed)
         merged >> advance_watermark(landed, landed["refusal"])
+        merged >> revise_open_months(landed)
 
     return ingest_dag()
 

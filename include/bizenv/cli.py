@@ -106,24 +106,47 @@ def _report_batches(summaries) -> int:
 def cmd_ingest_file(args: argparse.Namespace) -> int:
     from bizenv.ingest import DEFAULT_MAX_BAD_SHARE, ingest_file
 
+    settings = load_settings()
     summary = ingest_file(
-        load_settings(),
+        settings,
         args.dataset,
         Path(args.path),
         max_bad_share=args.max_bad_share if args.max_bad_share is not None else DEFAULT_MAX_BAD_SHARE,
     )
-    return _report_batches([summary])
+    code = _report_batches([summary])
+    if summary.status == "loaded":
+        _revise_open_months(settings, [summary.batch_id])
+    return code
+
+
+def _revise_open_months(settings, batch_ids: list[str]) -> None:
+    """After a delivery: the published, still open months it touches are recomputed (one note
+    each on stderr; stdout keeps the batch summaries only)."""
+    from bizenv.indicators import revise_open_months
+    from bizenv.warehouse import connect
+
+    if not batch_ids:
+        return
+    with connect(settings) as engine:
+        runs = revise_open_months(engine, batch_ids, triggered_by="cli")
+    for run in runs:
+        print(f"note: {run.month} recomputed after the delivery and published as {run.run_id}", file=sys.stderr)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from bizenv.sources import ingest_source
     from bizenv.sources.drop import DropRejected
 
+    settings = load_settings()
     try:
-        return _report_batches(ingest_source(load_settings(), args.source))
+        summaries = ingest_source(settings, args.source)
     except DropRejected as rejected:  # the readable files of the drop were processed all the same
         _report_batches(rejected.summaries)
+        _revise_open_months(settings, [s.batch_id for s in rejected.summaries if s.status == "loaded"])
         raise
+    code = _report_batches(summaries)
+    _revise_open_months(settings, [s.batch_id for s in summaries if s.status == "loaded"])
+    return code
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -151,10 +174,31 @@ def cmd_simulate_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _as_of(text: str) -> dt.datetime:
+    """--as-of as naive UTC, like the warehouse's change stamps: a time with an offset is
+    converted, one without is UTC."""
+    try:
+        moment = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"--as-of {text!r} is not a timestamp; e.g. 2024-07-05T08:00:00 (UTC) or "
+                         "2024-07-05T16:00:00+08:00") from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    return moment
+
+
 def cmd_indicators_compute(args: argparse.Namespace) -> int:
     from bizenv.indicators import compute_snapshot
     from bizenv.warehouse import connect
 
+    if args.as_of is not None:
+        from bizenv.indicators import compute_as_of
+
+        as_of = _as_of(args.as_of)
+        with connect(load_settings()) as engine:
+            frame = compute_as_of(engine, args.month, as_of)
+        _print_frame(frame, args.format, _indicator_table)
+        return 0
     with connect(load_settings()) as engine:
         run = compute_snapshot(engine, args.month, triggered_by="cli")
     print(
@@ -169,6 +213,17 @@ def cmd_indicators_compute(args: argparse.Namespace) -> int:
             ensure_ascii=False,
         )
     )
+    return 0
+
+
+def cmd_indicators_revise(args: argparse.Namespace) -> int:
+    from bizenv.indicators import revise
+    from bizenv.warehouse import connect
+
+    with connect(load_settings()) as engine:
+        run = revise(engine, args.month, args.reason, triggered_by="cli")
+    print(json.dumps({"run_id": run.run_id, "month": run.month, "version": run.version, "status": run.status,
+                      "rows": run.row_count, "reason": " ".join(args.reason.split())}, ensure_ascii=False))
     return 0
 
 
@@ -208,13 +263,34 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_quarantine_list(args: argparse.Namespace) -> int:
-    from bizenv.quarantine import list_quarantine
+    from bizenv.quarantine import EXIT_WITHOUT_DATE_RULE, check_rule, list_quarantine
     from bizenv.tables import quarantine_table
     from bizenv.warehouse import connect
 
+    if args.rule is not None and check_rule(args.rule) == EXIT_WITHOUT_DATE_RULE:
+        return _list_exits_without_date(args)
     with connect(load_settings()) as engine:
-        frame = list_quarantine(engine, args.dataset, include_resolved=args.all)
+        frame = list_quarantine(engine, args.dataset, include_resolved=args.all, rule=args.rule)
     _print_frame(frame, args.format, partial(quarantine_table, with_resolution=args.all))
+    return 0
+
+
+def _list_exits_without_date(args: argparse.Namespace) -> int:
+    """`quarantine list --rule exit_without_date`: the count line (on stderr with json and csv, so
+    the output stays one document), then the entities."""
+    from bizenv.datasets import get_dataset
+    from bizenv.quarantine import EXIT_WITHOUT_DATE_RULE, exits_without_date_line, list_exits_without_date
+    from bizenv.warehouse import connect
+
+    if args.all:
+        raise ValueError(f"--all does not apply to --rule {EXIT_WITHOUT_DATE_RULE}: its exits stay listed until "
+                         "the department delivers the 状态日期")
+    if args.dataset and get_dataset(args.dataset).name != "registration":
+        raise ValueError(f"--rule {EXIT_WITHOUT_DATE_RULE} lists registration entities; drop --dataset {args.dataset}")
+    with connect(load_settings()) as engine:
+        frame = list_exits_without_date(engine)
+    print(exits_without_date_line(frame), file=sys.stdout if args.format == "table" else sys.stderr)
+    _print_frame(frame, args.format)
     return 0
 
 
@@ -242,12 +318,16 @@ def cmd_quarantine_export(args: argparse.Namespace) -> int:
 def cmd_reload(args: argparse.Namespace) -> int:
     from bizenv.batches import reload_batch
 
-    outcome = reload_batch(load_settings(), args.batch_id, max_bad_share=args.max_bad_share)
+    settings = load_settings()
+    outcome = reload_batch(settings, args.batch_id, max_bad_share=args.max_bad_share)
     if not outcome.reloaded:
         print(json.dumps(outcome.summary.as_dict(), ensure_ascii=False))
         print(f"note: batch {args.batch_id} is loaded already; nothing reloaded", file=sys.stderr)
         return 0
-    return _report_batches([outcome.summary])
+    code = _report_batches([outcome.summary])
+    if outcome.summary.status == "loaded":
+        _revise_open_months(settings, [outcome.summary.batch_id])
+    return code
 
 
 def cmd_crosswalk_load(args: argparse.Namespace) -> int:
@@ -305,6 +385,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from bizenv.simulator.demo import run_demo
 
     return run_demo(load_settings(), args.month)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from bizenv.simulator.bench import run_bench
+
+    run_bench(args.entities, args.months, args.month, args.postgres,
+              Path(args.json) if args.json else None, argv=sys.argv[2:], stage_timeout=args.stage_timeout)
+    return 0
 
 
 def _examples(*lines: str) -> str:
@@ -431,16 +519,37 @@ def build_parser() -> argparse.ArgumentParser:
     indicators = _subcommands(_command(
         commands, "indicators", "monthly indicator snapshots",
         "bizenv indicators compute --month 2024-06", "bizenv indicators show --month 2024-06",
-        description="Compute, validate and publish a month's indicator snapshot, and show the published one.",
+        "bizenv indicators revise --month 2024-05 --reason \"税务局更正5月申报数据\"",
+        description="Compute, validate and publish a month's indicator snapshot, show the published one, and "
+        "revise a published month with a reason.",
     ), "indicators_command")
     compute = _command(
         indicators, "compute", "compute, validate and publish a month",
         "bizenv indicators compute --month 2024-06",
+        "bizenv indicators compute --month 2024-06 --as-of 2024-07-05T08:00:00",
+        "bizenv indicators compute --month 2024-06 --as-of 2024-07-05T16:00:00+08:00 --format csv",
         description="Compute every indicator of indicators.yaml for the month as a new snapshot version, check "
-        "it and publish it. Prints the run as one JSON line.",
+        "it and publish it. Prints the run as one JSON line. A final (正式) month is refused: change it with "
+        "`bizenv indicators revise`. With --as-of, print the month's rows as they would have been computed "
+        "from the warehouse at that time, like `indicators show`, and store nothing.",
     )
     compute.add_argument("--month", required=True, help="reporting month, YYYY-MM")
+    compute.add_argument("--as-of", metavar="TIMESTAMP",
+                         help="compute from the warehouse as it stood then and only print the rows; ISO time, "
+                         "UTC unless it has an offset, e.g. 2024-07-05T08:00:00")
+    _add_format_option(compute)
     compute.set_defaults(func=cmd_indicators_compute)
+    revise = _command(
+        indicators, "revise", "revise a published month, final or not, with a reason",
+        "bizenv indicators revise --month 2024-06 --reason \"税务局更正6月申报渠道\"",
+        "bizenv indicators revise --month 2024-06 --reason \"corrected registration delivery of 2024-07-20\"",
+        description="Recompute, check and publish a published month as a revision: the only way a final (正式) "
+        "month changes. The reason is recorded on the run and with every value it changes in "
+        "mart.snapshot_revision. Prints the run as one JSON line.",
+    )
+    revise.add_argument("--month", required=True, help="reporting month, YYYY-MM")
+    revise.add_argument("--reason", required=True, help="why the month is revised (recorded)")
+    revise.set_defaults(func=cmd_indicators_revise)
     show = _command(
         indicators, "show", "the latest published snapshot of a month",
         "bizenv indicators show --month 2024-06",
@@ -466,13 +575,21 @@ def build_parser() -> argparse.ArgumentParser:
     qlist = _command(
         quarantine, "list", "open quarantined rows with their reasons",
         "bizenv quarantine list", "bizenv quarantine list --dataset registration --all",
-        "bizenv quarantine list --format json",
+        "bizenv quarantine list --format json", "bizenv quarantine list --rule uscc_check_char",
+        "bizenv quarantine list --rule exit_without_date",
         description="Quarantined rows, oldest first: dataset, batch, file, row, record key, region, the "
         "reason (Chinese) and when it was found (Asia/Shanghai); with --all also resolved rows and the batch "
-        "that resolved them. json and csv add the English reason, the failed rules and the masked record.",
+        "that resolved them. json and csv add the English reason, the failed rules and the masked record. "
+        "--rule exit_without_date lists instead the entities whose exit (注销/吊销/迁出) is dated by the "
+        "department's 更新时间 alone, after a count line, so the department can supply the 状态日期.",
     )
     qlist.add_argument("--dataset", help="only this dataset, e.g. registration (default: all four)")
     qlist.add_argument("--all", action="store_true", help="include resolved rows")
+    qlist.add_argument(
+        "--rule",
+        help="only rows that failed this validation rule, e.g. uscc_check_char; exit_without_date: the "
+        "entities whose exit has no 状态日期 and no application time, dated by 更新时间",
+    )
     _add_format_option(qlist)
     qlist.set_defaults(func=cmd_quarantine_list)
     qsummary = _command(
@@ -573,6 +690,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--month", default="2024-06", help="reporting month to show, YYYY-MM (default %(default)s)")
     demo.set_defaults(func=cmd_demo)
+
+    bench = _command(
+        commands, "bench", "time every stage of a month on both warehouses, beside to_sql and COPY",
+        "bizenv bench --entities 100000", "bizenv bench --entities 1000000 --months 1 --json var/bench.json",
+        "bizenv bench --entities 20000 --months 36 --postgres ''",
+        description="Simulate department files, then run each stage (ingest-file per dataset, the registration "
+        "ingest's read/land/standardize/validate/merge, indicators, report) as its own process on DuckDB and "
+        "PostgreSQL and print rows, seconds, rows/s and peak RSS per stage, the fixed cost of a task, and the "
+        "registration load beside read_csv + to_sql and a raw COPY of the same file (docs/performance.md). "
+        "Every warehouse is new and dropped afterwards.",
+    )
+    bench.add_argument("--entities", type=int, default=100_000, help="market entities (default %(default)s)")
+    bench.add_argument("--months", type=int, default=12,
+                       help="months of history simulated, ending at --month (default %(default)s)")
+    bench.add_argument("--month", default="2024-06", help="the month computed and reported (default %(default)s)")
+    bench.add_argument("--postgres", default=os.environ.get("BIZENV_TEST_POSTGRES_URL",
+                                                             "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
+                       help="admin URL; a database is created and dropped per run ('' for DuckDB only, no ratios; "
+                       "default $BIZENV_TEST_POSTGRES_URL or the local server)")
+    bench.add_argument("--json", metavar="FILE", help="also write every figure to FILE")
+    bench.add_argument("--stage-timeout", type=int, default=0, metavar="SECONDS",
+                       help="kill an indicators stage running longer and record it as timed out (default: no limit)")
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 

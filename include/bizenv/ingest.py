@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine
 from bizenv import codes
 from bizenv.batches import claim_batch, fail_stale_batches
 from bizenv.datasets import PERSONAL_ID_COLUMNS, Dataset, get_dataset
+from bizenv.history import next_change_time
 from bizenv.landing import land_raw_batch, read_landed_batch
 from bizenv.locks import REGION_CONFLICTS, lock_merge
 from bizenv.pii import verified_pii_key
@@ -440,18 +441,36 @@ def _check_reconciles(summary: BatchSummary) -> None:
 # disagreement goes to core.entity_conflict through one shared pair of statements (clear, then
 # record; both idempotent) run after either side arrives, so conflicts do not depend on the
 # order in which departments deliver. Nothing is deleted from core: deregistration
-# (注销/吊销/迁出) is a new version of the entity, a credit record's 移出日期 an update of it.
+# (注销/吊销/迁出) is a new version of the entity, a credit record's 移出日期 an update of it, and
+# every record a merge replaces stays as a version of core.<dataset>_version (supersede, then
+# insert: docs/history.md). Changes are stamped under one lock (bizenv.history.next_change_time).
 REGION_CONFLICT_STEPS = ("conflicts/clear_region_conflicts", "conflicts/record_region_conflicts")
 MERGE_STEPS: dict[str, tuple[str, ...]] = {
     "registration": (
         "registration/upsert_registration",
+        "registration/supersede_versions",
+        "registration/insert_versions",
         "registration/insert_entity_versions",
         "registration/close_entity_versions",
         *REGION_CONFLICT_STEPS,
     ),
-    "tax_filing": ("tax_filing/upsert_tax_filing", *REGION_CONFLICT_STEPS),
-    "credit_record": ("credit_record/upsert_credit_record", *REGION_CONFLICT_STEPS),
-    "real_estate_case": ("real_estate_case/upsert_real_estate_case",),
+    "tax_filing": (
+        "tax_filing/upsert_tax_filing",
+        "tax_filing/supersede_versions",
+        "tax_filing/insert_versions",
+        *REGION_CONFLICT_STEPS,
+    ),
+    "credit_record": (
+        "credit_record/upsert_credit_record",
+        "credit_record/supersede_versions",
+        "credit_record/insert_versions",
+        *REGION_CONFLICT_STEPS,
+    ),
+    "real_estate_case": (
+        "real_estate_case/upsert_real_estate_case",
+        "real_estate_case/supersede_versions",
+        "real_estate_case/insert_versions",
+    ),
 }
 
 
@@ -473,10 +492,11 @@ def merge_staged(
     caller's transaction; returns how many staged records changed core. The stage is emptied
     again before the transaction ends. (The one merge path: ingest and the benchmark use it.)"""
     lock_merge(conn, dataset.name)
+    changed_at = next_change_time(conn, now)
     if conn.dialect.name == "postgresql":
         run_sql(conn, "ops/set_merge_work_mem.sql", {"work_mem": MERGE_WORK_MEM})
     bulk_insert(conn, f"ops.stage_{dataset.name}", staged)
-    params = {"batch_id": batch_id, "changed_at": now, "resolved_at": now}
+    params = {"batch_id": batch_id, "changed_at": changed_at, "resolved_at": now}
     applicable = 0
     for statement in MERGE_STEPS[dataset.name]:
         if statement in REGION_CONFLICT_STEPS:

@@ -1,5 +1,8 @@
 """Reading quarantined rows back: `bizenv quarantine list`, the monthly summary and the
-feedback files (数据异议/纠错反馈) that go back to each department.
+feedback files (数据异议/纠错反馈) that go back to each department; and the entities whose exit
+the warehouse can date by the department's 更新时间 alone (`bizenv quarantine list --rule
+exit_without_date`, docs/indicators.md, "Month-end entity state"), which loaded but wait for the
+department to supply their 状态日期.
 
 A quarantined row stays open until a later batch delivers the same record key as a valid row
 (sql/merge/*/resolve_quarantine.sql sets resolved_at and resolved_by_batch). quarantined_at and
@@ -16,7 +19,8 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from bizenv.datasets import DATASETS, Dataset, UnknownDatasetError, get_dataset
-from bizenv.reasons import field_header
+from bizenv.errors import Refused
+from bizenv.reasons import RULES, field_header
 from bizenv.timeutil import LOCAL_TIMEZONE, month_bounds_utc
 from bizenv.warehouse import query_df
 
@@ -39,6 +43,20 @@ LIST_COLUMNS = [
 ]
 SUMMARY_COLUMNS = ["dataset", "department", "open", "resolved", "total"]
 
+# not a rule a row fails on ingest: the exit loads, and core.v_exit_without_date lists it
+EXIT_WITHOUT_DATE_RULE = "exit_without_date"
+EXIT_WITHOUT_DATE_COLUMNS = [
+    "uscc",
+    "name",
+    "region_code",
+    "entity_type",
+    "status",
+    "established_date",
+    "dated_by_updated_at",
+    "updated_at",
+    "batch_id",
+]
+
 # The feedback file: where the row came from and what is wrong with it, then the row as the
 # department delivered it under the dataset's own Chinese headers.
 FEEDBACK_BATCH = "批次号"
@@ -59,16 +77,36 @@ def _bounds(month: str | None) -> dict[str, dt.datetime | None]:
     return {"quarantined_from": start, "quarantined_to": end}
 
 
+class UnknownRuleError(Refused):
+    """A --rule that is neither a validation rule (bizenv.reasons.RULES) nor exit_without_date."""
+
+
+def check_rule(rule: str) -> str:
+    """`rule` when `bizenv quarantine list --rule` knows it, else one line naming the known ones."""
+    if rule in RULES or rule == EXIT_WITHOUT_DATE_RULE:
+        return rule
+    known = ", ".join([*RULES, EXIT_WITHOUT_DATE_RULE])
+    raise UnknownRuleError(f"unknown rule {rule!r} (known: {known})")
+
+
+def _failed(failures: str, rule: str) -> bool:
+    return any(failure.get("rule") == rule for failure in json.loads(failures or "[]"))
+
+
 def list_quarantine(
     engine: Engine,
     dataset: str | None = None,
     *,
     include_resolved: bool = False,
     month: str | None = None,
+    rule: str | None = None,
 ) -> pd.DataFrame:
     """Quarantined rows, open ones only unless `include_resolved`; `status` is open/resolved and
     a resolved row names the batch (and file) whose corrected delivery resolved it. `month`
-    ('YYYY-MM', Asia/Shanghai) keeps rows quarantined in that month."""
+    ('YYYY-MM', Asia/Shanghai) keeps rows quarantined in that month, `rule` (a validation rule of
+    bizenv.reasons.RULES) the rows that failed it."""
+    if rule is not None and check_rule(rule) == EXIT_WITHOUT_DATE_RULE:
+        raise UnknownRuleError(f"rule {rule!r} quarantines no rows: its entities come from list_exits_without_date")
     params = {
         "dataset": get_dataset(dataset).name if dataset else None,
         "include_resolved": include_resolved,
@@ -76,9 +114,36 @@ def list_quarantine(
     }
     with engine.connect() as conn:
         frame = query_df(conn, "quarantine/list_rejected_rows.sql", params)
+    if rule is not None and not frame.empty:
+        frame = frame[[_failed(failures, rule) for failures in frame["failures"]]]
     if frame.empty:
         return pd.DataFrame(columns=LIST_COLUMNS)
-    return frame[LIST_COLUMNS]
+    return frame[LIST_COLUMNS].reset_index(drop=True)
+
+
+def list_exits_without_date(engine: Engine) -> pd.DataFrame:
+    """The exits (注销/吊销/迁出) dated by the department's 更新时间 alone, one row per exit by unit:
+    no 状态日期 and no 核准时间 or 申请时间 of an application of that exit (core.v_exit_without_date).
+    Loaded and counted at that date until the department supplies the 状态日期. No personal data."""
+    with engine.connect() as conn:
+        frame = query_df(conn, "quarantine/list_exit_without_date.sql")
+    if frame.empty:
+        return pd.DataFrame(columns=EXIT_WITHOUT_DATE_COLUMNS)
+    return frame[EXIT_WITHOUT_DATE_COLUMNS]
+
+
+def exits_without_date_line(frame: pd.DataFrame) -> str:
+    """The count line of `bizenv quarantine list --rule exit_without_date`: how many entities,
+    and how many in each unit, e.g. `2 entities exit without 状态日期; dated by 更新时间: 152921 1,
+    152922 1`."""
+    entities = frame.drop_duplicates("uscc")
+    count = len(entities)
+    if count == 0:
+        return "0 entities exit without 状态日期; none dated by 更新时间"
+    per_unit = entities.groupby("region_code", sort=True)["uscc"].count()
+    units = ", ".join(f"{region} {int(n)}" for region, n in per_unit.items())
+    subject = "1 entity exits" if count == 1 else f"{count} entities exit"
+    return f"{subject} without 状态日期; dated by 更新时间: {units}"
 
 
 def quarantine_summary(engine: Engine, month: str | None = None) -> pd.DataFrame:

@@ -3,21 +3,21 @@
 -- params: :month_start, :month_end (first day of the next month), :prefecture_code
 with known as (
     select distinct m.uscc
-    from core.market_entity as m
+    from core.v_market_entity_as_of as m
 ),
 month_rows as (
     select t.region_code, t.uscc
-    from core.tax_filing as t
+    from core.v_tax_filing_as_of as t
     where t.filed_at >= cast(:month_start as timestamp)
         and t.filed_at < cast(:month_end as timestamp)
     union all
     select c.region_code, c.uscc
-    from core.credit_record as c
+    from core.v_credit_record_as_of as c
     where c.record_date >= cast(:month_start as date)
         and c.record_date < cast(:month_end as date)
     union all
     select e.region_code, e.applicant_uscc as uscc
-    from core.real_estate_case as e
+    from core.v_real_estate_case_as_of as e
     where e.applicant_type = '企业'
         and e.completed_at >= cast(:month_start as timestamp)
         and e.completed_at < cast(:month_end as timestamp)

@@ -11,7 +11,7 @@ with surviving as (
 ),
 listed as (
     select distinct c.uscc
-    from core.credit_record as c
+    from core.v_credit_record_as_of as c
     where c.record_type = '严重失信主体名单'
         and c.record_date < cast(:month_end as date)
         and (c.removal_date is null or c.removal_date >= cast(:month_end as date))

@@ -11,7 +11,7 @@ with surviving as (
 ),
 fulfilment_records as (
     select c.uscc, count(*) as records
-    from core.credit_record as c
+    from core.v_credit_record_as_of as c
     where c.record_type = '履约践诺'
         and c.record_date < cast(:month_end as date)
     group by c.uscc

@@ -3,7 +3,7 @@
 -- params: :month_start, :month_end (first day of the next month), :prefecture_code
 with issued as (
     select r.region_code, r.channel
-    from core.registration as r
+    from core.v_registration_as_of as r
     where r.event_type = '设立'
         and r.issued_at >= cast(:month_start as timestamp)
         and r.issued_at < cast(:month_end as timestamp)

@@ -3,7 +3,7 @@
 -- params: :month_start, :month_end (first day of the next month), :prefecture_code
 with filings as (
     select t.region_code, t.channel
-    from core.tax_filing as t
+    from core.v_tax_filing_as_of as t
     where t.filed_at >= cast(:month_start as timestamp)
         and t.filed_at < cast(:month_end as timestamp)
 ),

@@ -1,6 +1,7 @@
 -- the newest published month of each indicator x reporting unit x breakdown, one row each, with
 -- the columns of mart.v_indicator_trend (docs/dashboard-contract.md): a dashboard's current
--- figures. A breakdown part with no case in later months keeps its last month.
+-- figures. A breakdown part with no case in later months keeps its last month. release_stage
+-- says whether that month is still 初步 or 正式 (docs/history.md, "Revisions").
 create or replace view mart.v_indicator_latest as
 with newest as (
     select t.indicator_code, t.region_code, t.breakdown, max(t.month) as month
@@ -36,7 +37,9 @@ select
     t.backlog_oldest_workdays,
     t.version,
     t.run_id,
-    t.computed_at
+    t.computed_at,
+    t.final_from,
+    t.release_stage
 from mart.v_indicator_trend as t
 inner join newest as n
     on n.indicator_code = t.indicator_code

@@ -2,16 +2,20 @@
 -- published snapshot version with names, target and attainment, for dashboards
 -- (docs/dashboard-contract.md). breakdown is '' for the indicator's own value and names the part
 -- otherwise (登记类型 of 企业不动产登记时长). meets_target is null without a target, without a
--- value or below the minimum sample (样本不足); attainment says which.
+-- value or below the minimum sample (样本不足); attainment says which. release_stage is 初步 until
+-- the month's revision window ends (final_from, naive utc, set by its first publish) and 正式 from
+-- then on, compared with the time of the query as naive utc (timezone('UTC', now()) on both
+-- warehouses); a month published before windows were recorded has no final_from and is 正式
+-- (docs/history.md, "Revisions").
 create or replace view mart.v_indicator_trend as
 with published as (
-    select r.month, max(r.version) as version
+    select r.month, max(r.version) as version, min(r.final_from) as final_from
     from ops.snapshot_run as r
     where r.status = 'published'
     group by r.month
 ),
 latest_run as (
-    select r.run_id
+    select r.run_id, p.final_from
     from ops.snapshot_run as r
     inner join published as p on p.month = r.month and p.version = r.version
 ),
@@ -24,6 +28,7 @@ judged as (
         c.direction,
         c.target_operator,
         c.policy_limit,
+        l.final_from,
         case
             when s.target is null then 'no_target'
             when s.value is null then 'no_data'
@@ -70,6 +75,11 @@ select
     j.backlog_oldest_workdays,
     cast(j.version as bigint) as version,
     j.run_id,
-    j.computed_at
+    j.computed_at,
+    j.final_from,
+    case
+        when j.final_from is not null and timezone('UTC', now()) < j.final_from then '初步'
+        else '正式'
+    end as release_stage
 from judged as j
 left join mart.dim_region as g on g.region_code = j.region_code

@@ -20,7 +20,7 @@ with cases as (
         r.submitted_at as started_at,
         r.issued_at as completed_at,
         r.submitted_at_date_only or coalesce(r.issued_at_date_only, false) as lacks_time_of_day
-    from core.registration as r
+    from core.v_registration_as_of as r
     where r.event_type = '设立'
         and r.submitted_at is not null
     union all
@@ -33,7 +33,7 @@ with cases as (
         c.submitted_at as started_at,
         c.completed_at,
         c.submitted_at_date_only or coalesce(c.completed_at_date_only, false) as lacks_time_of_day
-    from core.real_estate_case as c
+    from core.v_real_estate_case_as_of as c
     union all
     select
         'tax_refund' as dataset,
@@ -44,7 +44,7 @@ with cases as (
         t.refund_requested_at as started_at,
         t.refund_completed_at as completed_at,
         t.refund_requested_at_date_only or coalesce(t.refund_completed_at_date_only, false) as lacks_time_of_day
-    from core.tax_filing as t
+    from core.v_tax_filing_as_of as t
     where t.refund_requested_at is not null
 ),
 consistent_cases as (
@@ -55,14 +55,6 @@ consistent_cases as (
         or completed_at >= started_at
         or (lacks_time_of_day and cast(completed_at as date) >= cast(started_at as date))
 ),
-office_slots as (
-    select
-        w.day + p.start_time as slot_start,
-        w.day + p.end_time as slot_end
-    from ops.work_calendar as w
-    cross join ops.office_period as p
-    where w.is_working_day
-),
 day_length as (
     select
         sum(
@@ -71,19 +63,6 @@ day_length as (
             ))
         ) as seconds
     from ops.office_period as p
-),
-office_overlap as (
-    select
-        c.dataset,
-        c.record_key,
-        sum(extract(epoch from (least(c.completed_at, s.slot_end) - greatest(c.started_at, s.slot_start))))
-            as seconds
-    from consistent_cases as c
-    inner join office_slots as s
-        on s.slot_start < c.completed_at
-            and s.slot_end > c.started_at
-    where not c.lacks_time_of_day
-    group by c.dataset, c.record_key
 )
 select
     c.dataset,
@@ -100,6 +79,21 @@ select
     end as workdays
 from consistent_cases as c
 cross join day_length as d
-left join office_overlap as o
-    on o.dataset = c.dataset
-        and o.record_key = c.record_key
+-- per case, the office slots of the days it spans only (an office period lies within its day, so
+-- an overlapping slot's day is between the start's and the end's): a case set that a month filter
+-- narrowed is never joined with the whole calendar, and every cte above is read once, so that
+-- filter reaches the tables
+left join lateral (
+    select
+        sum(extract(epoch from (
+            least(c.completed_at, w.day + p.end_time) - greatest(c.started_at, w.day + p.start_time)
+        ))) as seconds
+    from ops.work_calendar as w
+    cross join ops.office_period as p
+    where w.is_working_day
+        and not c.lacks_time_of_day
+        and w.day >= cast(c.started_at as date)
+        and w.day <= cast(c.completed_at as date)
+        and w.day + p.start_time < c.completed_at
+        and w.day + p.end_time > c.started_at
+) as o on true

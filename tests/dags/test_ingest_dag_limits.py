@@ -56,7 +56,7 @@ def test_execution_timeout_is_configurable_per_source(tmp_path, monkeypatch):
     dagbag = dagbag_of(path, monkeypatch)
     assert dagbag.import_errors == {}
     quick, default = dagbag.dags["ingest_quick"].tasks, dagbag.dags["ingest_default"].tasks
-    assert len(quick) == len(default) == 3
+    assert len(quick) == len(default) == 4
     assert {task.execution_timeout for task in quick} == {dt.timedelta(minutes=7)}
     assert {task.execution_timeout for task in default} == {
         dt.timedelta(minutes=DEFAULT_EXECUTION_TIMEOUT_MINUTES)}

@@ -30,6 +30,7 @@ import chinese_calendar
 import pandas as pd
 import pytest
 import yaml
+from core_rows import delete_core_rows, insert_core_rows
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, event, text
@@ -343,13 +344,13 @@ def registration_frame(keys: list[str], cs: tuple[Case, ...], *, event_types: li
 def insert_cases(engine: Engine, cases_by_key: dict[tuple[str, str], Case]) -> None:
     with engine.begin() as conn:
         for table, frame in core_frames(cases_by_key).items():
-            bulk_insert(conn, table, frame)
+            insert_core_rows(conn, table, frame)
 
 
 def delete_cases(engine: Engine) -> None:
     with engine.begin() as conn:
         for table in ("core.real_estate_case", "core.tax_filing", "core.registration"):
-            conn.execute(text(f"delete from {table} where batch_id = :batch_id"), {"batch_id": BATCH_ID})
+            delete_core_rows(conn, table, BATCH_ID)
 
 
 def insert_distractors(engine: Engine) -> None:
@@ -368,8 +369,8 @@ def insert_distractors(engine: Engine) -> None:
     filings["refund_requested_at"] = _timestamps([None])
     filings["refund_completed_at"] = _timestamps([None])
     with engine.begin() as conn:
-        bulk_insert(conn, "core.registration", registrations)
-        bulk_insert(conn, "core.tax_filing", filings)
+        insert_core_rows(conn, "core.registration", registrations)
+        insert_core_rows(conn, "core.tax_filing", filings)
 
 
 # ---------------------------------------------------------------------------------------------

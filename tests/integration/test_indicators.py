@@ -21,13 +21,14 @@ import datetime as dt
 
 import pandas as pd
 import pytest
+from core_rows import insert_core_rows
 from sqlalchemy import Engine, text
 
 from bizenv import indicators
 from bizenv.calendar import CalendarCoverageError
 from bizenv.indicators import SnapshotInvalid
 from bizenv.settings import Settings
-from bizenv.warehouse import bulk_insert, make_engine
+from bizenv.warehouse import make_engine
 
 A, B, C, P = "152921", "152922", "152923", "152900"
 REGIONS = [P, A, B, C]
@@ -432,7 +433,7 @@ def seed_core(engine: Engine) -> None:
             for column in frame.columns:
                 if column.endswith("_date"):
                     frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
-            bulk_insert(conn, table, frame)
+            insert_core_rows(conn, table, frame)
 
 
 @pytest.fixture

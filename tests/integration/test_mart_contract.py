@@ -27,6 +27,7 @@ INDICATOR_COLUMNS = [
     "direction", "value", "numerator", "denominator", "sample_size", "target", "target_operator", "meets_target",
     "attainment", "attainment_zh", "previous_value", "last_year_value", "within_limit_share", "policy_limit",
     "p90_value", "cases_without_time", "backlog_open", "backlog_oldest_workdays", "version", "run_id", "computed_at",
+    "final_from", "release_stage",
 ]
 QUALITY_COLUMNS = [
     "department_code", "department_name", "source_name", "dataset", "month", "received_rows", "loaded_rows",
@@ -91,7 +92,7 @@ def documented_columns() -> dict[str, list[tuple[str, str]]]:
 def test_every_mart_column_is_documented_typed_and_commented_in_both_languages(engine) -> None:
     live = live_columns(engine)
     assert set(live) == {"mart.v_indicator_trend", "mart.v_indicator_latest", "mart.v_data_quality",
-                         "mart.v_enterprise_profile", "mart.dim_region"}
+                         "mart.v_enterprise_profile", "mart.dim_region", "mart.v_source_coverage"}
     assert [c for c, _ in live["mart.v_indicator_trend"]] == INDICATOR_COLUMNS
     assert [c for c, _ in live["mart.v_indicator_latest"]] == INDICATOR_COLUMNS
     assert [c for c, _ in live["mart.v_data_quality"]] == QUALITY_COLUMNS

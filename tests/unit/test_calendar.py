@@ -512,7 +512,7 @@ def fresh_warehouse(monkeypatch) -> None:
 
     monkeypatch.setattr(monthly, "task_settings", lambda: None)
     monkeypatch.setattr(bizenv.warehouse, "connect", no_engine)
-    monkeypatch.setattr(bizenv.indicators, "stale_datasets", lambda _engine, _month: [])
+    monkeypatch.setattr(bizenv.indicators.freshness, "stale_sources", lambda _engine, _month: [])
 
 
 @pytest.mark.parametrize(

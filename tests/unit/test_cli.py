@@ -257,7 +257,7 @@ def test_quarantine_list_table_shows_resolution_only_with_all(fake_warehouse, mo
     })
     asked = []
 
-    def list_quarantine(engine, dataset=None, *, include_resolved=False, month=None):
+    def list_quarantine(engine, dataset=None, *, include_resolved=False, month=None, rule=None):
         asked.append((dataset, include_resolved))
         return frame
 

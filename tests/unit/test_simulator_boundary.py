@@ -8,7 +8,7 @@ calls with a literal name.
 
 The one allowance: the command line is the tooling entry point as well as the operator's, so the
 commands that exist only to drive the simulator (`bizenv simulate`, `bizenv simulate serve`,
-`bizenv demo`) import it lazily inside their own command functions. Anywhere else in cli.py,
+`bizenv demo`, `bizenv bench`) import it lazily inside their own command functions. Anywhere else in cli.py,
 module level included, the import is refused, and a fresh interpreter that imports every
 production module (the CLI included) must not have loaded bizenv.simulator.
 """
@@ -29,7 +29,7 @@ PROJECT_ROOT = PACKAGE_DIR.parents[1]
 SIMULATOR = "bizenv.simulator"
 CLI = PACKAGE_DIR / "cli.py"
 # cli.py functions that may import the simulator: the commands whose whole job is to run it
-CLI_TOOLING_COMMANDS = frozenset({"cmd_simulate", "cmd_simulate_serve", "cmd_demo"})
+CLI_TOOLING_COMMANDS = frozenset({"cmd_simulate", "cmd_simulate_serve", "cmd_demo", "cmd_bench"})
 
 
 def production_files() -> list[Path]:

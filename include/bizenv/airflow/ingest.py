@@ -1,5 +1,7 @@
 """Task bodies of the generated ingest DAGs: the three steps `bizenv ingest` runs
-(bizenv.sources: extract_and_land, validate_and_merge, advance_source_watermark), one task each.
+(bizenv.sources: extract_and_land, validate_and_merge, advance_source_watermark), one task each,
+and `revise_open_months`: the published, still open months the merged batches touch are
+recomputed (bizenv.indicators.revisions).
 
 Which failures Airflow retries: outages of the source or the warehouse only. Anything else
 fails without retry (AirflowFailException), because a rerun would meet the same refusal, batch
@@ -102,3 +104,21 @@ def advance_watermark(source_name: str, batch_ids: list[str], refusal: str) -> s
     if refusal:
         raise AirflowFailException(refusal)
     return mark.isoformat(sep=" ") if mark is not None else None
+
+
+def revise_open_months(source_name: str, batch_ids: list[str]) -> list[str]:
+    """Task `revise_open_months`, after every mapped instance succeeded (or none was needed): each
+    published month still 初步 that the merged batches touch is recomputed, checked and published,
+    its changed values logged in mart.snapshot_revision; no other month. Returns the new run ids
+    (none when no such month is touched). A month that fails its checks fails the task without
+    retry; clearing it recomputes the month again."""
+    from bizenv.indicators import revise_open_months as revise
+    from bizenv.warehouse import connect
+
+    def recompute() -> list[str]:
+        with connect(task_settings()) as engine:
+            return [run.run_id for run in revise(engine, list(batch_ids), triggered_by="airflow")]
+
+    runs = _classified(source_name, recompute)
+    log.info("%s: %s", source_name, f"months recomputed: {', '.join(runs)}" if runs else "no open month touched")
+    return runs

@@ -14,15 +14,17 @@ def freshness_gate(
     *, alert_warnings: bool = False,
 ):
     """One poke of `wait_for_departments`. Fails (and so alerts, bizenv.airflow.notify) when the
-    calendar lacks a year the month needs or the data is still stale after the deadline; with
-    `alert_warnings`, the missing next year (from 1 December) is also sent as an alert, once per run."""
+    calendar lacks a year the month needs or the data is still stale after the deadline, naming
+    each stale source and the units that wait for it (docs/indicators.md, "Coverage per source
+    and reporting unit"); with `alert_warnings`, the missing next year (from 1 December) is also
+    sent as an alert, once per run."""
     import logging
 
     from airflow.sdk import PokeReturnValue
     from airflow.sdk.exceptions import AirflowFailException
 
     from bizenv import calendar
-    from bizenv.indicators import stale_datasets
+    from bizenv.indicators.freshness import describe_stale, stale_sources
     from bizenv.warehouse import connect
 
     month = reporting_month(data_interval_start)
@@ -38,12 +40,12 @@ def freshness_gate(
         if alert_warnings:
             _alert_once_per_run(warning)
     with connect(task_settings()) as engine:
-        stale = stale_datasets(engine, month)
+        stale = stale_sources(engine, month)
     if not stale:
         return PokeReturnValue(is_done=True, xcom_value=month)
     if pendulum.now("UTC") > pendulum.instance(data_interval_end) + deadline_after_interval:
         raise AirflowFailException(
-            f"department data for {month} is stale after the deadline: {', '.join(stale)}"
+            f"department data for {month} is stale after the deadline: {describe_stale(stale)}"
         )
     return PokeReturnValue(is_done=False)
 
@@ -60,11 +62,20 @@ def _alert_once_per_run(warning: str) -> None:
 
 
 def compute_month(data_interval_start: dt.datetime) -> str:
-    from bizenv.indicators import compute
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from bizenv.indicators import MonthFinal, compute
+    from bizenv.indicators.revisions import require_open
     from bizenv.warehouse import connect
 
+    month = reporting_month(data_interval_start)
     with connect(task_settings()) as engine:
-        return compute(engine, reporting_month(data_interval_start), triggered_by="airflow").run_id
+        try:  # a final (正式) month changes only through `bizenv indicators revise`: retrying cannot help
+            with engine.connect() as conn:
+                require_open(conn, month)
+        except MonthFinal as final:
+            raise AirflowFailException(str(final)) from None
+        return compute(engine, month, triggered_by="airflow").run_id
 
 
 def validate_run(run_id: str) -> str:

@@ -15,7 +15,9 @@ The package has one module per job, in the order a month goes through them:
 - `snapshot`: computing a new version (`compute`);
 - `runs`: run statuses, computed -> validated -> published, or computed -> failed;
 - `checks`: the snapshot suite (`validate_snapshot`);
-- `publishing`: `publish`, `compute_snapshot` (all three steps) and `show`.
+- `publishing`: `publish`, `compute_snapshot` (all three steps) and `show`;
+- `revisions`: 初步 and 正式, recomputing open months after a delivery (`revise_open_months`)
+  and revising a final one with a reason (`revise`).
 
 This is the single code path behind `bizenv indicators ...` and the `monthly_indicators` DAG.
 """
@@ -37,8 +39,9 @@ from bizenv.indicators.checks import SnapshotInvalid, validate_snapshot
 from bizenv.indicators.freshness import dataset_freshness, stale_datasets
 from bizenv.indicators.publishing import SHOW_COLUMNS, compute_snapshot, publish, show
 from bizenv.indicators.reference import refresh_reference_tables
+from bizenv.indicators.revisions import MonthFinal, release_stage, revise, revise_open_months, revision_window
 from bizenv.indicators.runs import SnapshotRun
-from bizenv.indicators.snapshot import compute
+from bizenv.indicators.snapshot import compute, compute_as_of
 from bizenv.timeutil import month_bounds
 
 __all__ = [
@@ -51,10 +54,12 @@ __all__ = [
     "UNITS",
     "WORKDAY_UNIT",
     "IndicatorDef",
+    "MonthFinal",
     "SnapshotInvalid",
     "SnapshotRun",
     "catalog_path",
     "compute",
+    "compute_as_of",
     "compute_snapshot",
     "dataset_freshness",
     "load_catalog",
@@ -62,6 +67,10 @@ __all__ = [
     "month_bounds",
     "publish",
     "refresh_reference_tables",
+    "release_stage",
+    "revise",
+    "revise_open_months",
+    "revision_window",
     "show",
     "stale_datasets",
     "validate_snapshot",

@@ -12,8 +12,9 @@ from bizenv.errors import Refused
 from bizenv.indicators.catalog import RATIO_UNIT, IndicatorDef, load_catalog
 from bizenv.indicators.runs import get_run, set_status
 from bizenv.regions import load_regions
-from bizenv.validate import failed_expectations
-from bizenv.warehouse import query_df
+from bizenv.timeutil import utc_now
+from bizenv.validate import failed_expectations, load_suite_document
+from bizenv.warehouse import query_df, run_sql
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +25,11 @@ class SnapshotInvalid(Refused, ValueError):
     """A computed snapshot failed its checks and cannot be published."""
 
 
-def _suite_failures(rows: pd.DataFrame, catalog: list[IndicatorDef], region_codes: list[str]) -> list[str]:
-    """The snapshot suite over the rows of one run; one message per failure (row-level ones name
-    the indicator and region)."""
+def _suite_failures(
+    rows: pd.DataFrame, catalog: list[IndicatorDef], region_codes: list[str]
+) -> tuple[list[str], int]:
+    """The snapshot suite over the rows of one run: one message per failure (row-level ones name
+    the indicator and region), and how many of the suite's expectations failed."""
     units = {d.code: d.unit for d in catalog}
     frame = rows.reset_index(drop=True).copy()
     frame["row_id"] = range(len(frame))
@@ -83,7 +86,7 @@ def _suite_failures(rows: pd.DataFrame, catalog: list[IndicatorDef], region_code
         if (region, d.code) not in present
     ]
     messages = messages + missing + table_level
-    return messages
+    return messages, len(failed)
 
 
 def validate_snapshot(engine: Engine, run_id: str) -> None:
@@ -99,8 +102,16 @@ def validate_snapshot(engine: Engine, run_id: str) -> None:
         return
     if run.status != "computed":
         raise ValueError(f"snapshot run {run_id} is {run.status}; only a computed run can be validated")
-    messages = _suite_failures(rows, catalog, region_codes)
+    messages, failed_expectations_count = _suite_failures(rows, catalog, region_codes)
     with engine.begin() as conn:
+        # the run's provenance keeps the suite's verdict beside the batches that fed it
+        run_sql(conn, "snapshot/record_check_provenance.sql", {
+            "run_id": run_id,
+            "suite": SUITE_NAME,
+            "expectations_evaluated": len(load_suite_document(SUITE_NAME)["expectations"]),
+            "expectations_failed": failed_expectations_count,
+            "recorded_at": utc_now(),
+        })
         if messages:
             more = f" (and {len(messages) - 1} more)" if len(messages) > 1 else ""
             reason = f"snapshot run {run_id} is invalid: {messages[0]}{more}"

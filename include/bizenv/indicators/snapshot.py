@@ -10,8 +10,9 @@ import pandas as pd
 from sqlalchemy import Connection, Engine
 
 from bizenv import calendar
+from bizenv.history import latest_change, reading_as_of
 from bizenv.indicators.catalog import IndicatorDef, load_catalog, load_minimum_sample
-from bizenv.indicators.freshness import stale_in
+from bizenv.indicators.freshness import uncovered_units
 from bizenv.indicators.reference import refresh_reference_tables
 from bizenv.indicators.runs import SnapshotRun
 from bizenv.regions import load_regions
@@ -65,8 +66,10 @@ def _indicator_rows(conn: Connection, indicator: IndicatorDef, params: dict) -> 
     return frame
 
 
-def _reference_values(conn: Connection, month: str) -> dict[tuple[str, str, str], float | None]:
-    frame = query_df(conn, "snapshot/latest_values.sql", {"month": month})
+def _reference_values(
+    conn: Connection, month: str, data_cutoff: dt.datetime
+) -> dict[tuple[str, str, str], float | None]:
+    frame = query_df(conn, "snapshot/latest_values.sql", {"month": month, "data_cutoff": data_cutoff})
     return {
         (str(r), str(i), str(b)): (None if v is None or pd.isna(v) else float(v))
         for r, i, b, v in frame[["region_code", "indicator_code", "breakdown", "value"]].itertuples(index=False)
@@ -98,18 +101,20 @@ def _snapshot_rows(
     indicator: IndicatorDef,
     found: pd.DataFrame,
     region_codes: list[str],
-    covered: bool,
+    not_covered: set[str],
     minimum_sample: int,
     month_end: dt.date,
 ) -> list[dict]:
     """One row per region for the indicator's own value (breakdown ''), plus one per region and
-    breakdown part the SQL found. A count is a number only when every dataset it reads covers
-    the month: then a region the SQL found nothing for is 0 (nothing happened there); otherwise
-    it is no data (null), rows or not. Other indicators without rows have no value."""
+    breakdown part the SQL found. A count is a number in a region only when the data of every
+    dataset it reads covers the month there (`not_covered` lists the regions where one does not):
+    then a region the SQL found nothing for is 0 (nothing happened there); otherwise it is no
+    data (null), rows or not. Other indicators without rows have no value."""
     rows = []
     by_key = {(r["region_code"], r["breakdown"]): r for r in found.to_dict("records")}
     parts = sorted({b for _, b in by_key if b})
     for region in region_codes:
+        covered = region not in not_covered
         for breakdown in ["", *parts]:
             row = by_key.get((region, breakdown))
             if row is None and breakdown:
@@ -140,59 +145,76 @@ def _snapshot_rows(
     return rows
 
 
-def compute(engine: Engine, month: str, *, triggered_by: str = "cli") -> SnapshotRun:
-    """Compute a new version of the month's snapshot (status 'computed'), in one transaction."""
+def _month_rows(
+    conn: Connection, month: str, data_cutoff: dt.datetime | None
+) -> tuple[list[dict], str]:
+    """Every catalog indicator of the month from what `conn` reads (the present, or a cut-off
+    set by bizenv.history.reading_as_of), with the references published from data up to
+    `data_cutoff`; and the calendar sources the run used."""
     month_start, month_end = month_bounds(month)
-    month = f"{month_start:%Y-%m}"
     catalog = load_catalog()
     minimum_sample = load_minimum_sample()
     regions = load_regions()
     region_codes = regions.codes
     params = {"month_start": month_start, "month_end": month_end, "prefecture_code": regions.prefecture_code}
+    calendar_source = refresh_reference_tables(conn, month)
+    reference_cutoff = data_cutoff or dt.datetime.min
+    previous = _reference_values(conn, shift_month(month, -1), reference_cutoff)
+    last_year = _reference_values(conn, shift_month(month, -12), reference_cutoff)
+    uncovered = uncovered_units(conn, month_start, month_end, region_codes)
+    rows = []
+    for indicator in catalog:
+        found = _indicator_rows(conn, indicator, params)
+        stray = sorted(set(found["region_code"]) - set(region_codes))
+        if stray:
+            log.warning(
+                "%s: regions %s are not configured; they count in the prefecture only",
+                indicator.code,
+                stray,
+            )
+        not_covered = set().union(*(uncovered.get(d, set()) for d in indicator.datasets))
+        for row in _snapshot_rows(indicator, found, region_codes, not_covered, minimum_sample, month_end):
+            key = (row["region_code"], indicator.code, row["breakdown"])
+            rows.append(
+                {
+                    "indicator_code": indicator.code,
+                    **row,
+                    "previous_value": previous.get(key),
+                    "last_year_value": last_year.get(key),
+                }
+            )
+    return rows, calendar_source
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    for column in ("value", "numerator", "denominator", "target", "previous_value", "last_year_value",
+                   "within_limit_share", "p90_value", "backlog_oldest_workdays"):
+        frame[column] = pd.to_numeric(frame[column], errors="raise").astype("float64")
+    for column in ("cases_without_time", "backlog_open"):
+        frame[column] = pd.to_numeric(frame[column], errors="raise").astype("Int64")
+    frame["sample_size"] = frame["sample_size"].astype("int64")
+    frame["meets_target"] = frame["meets_target"].astype(object)
+    return frame
+
+
+def compute(engine: Engine, month: str, *, triggered_by: str = "cli") -> SnapshotRun:
+    """Compute a new version of the month's snapshot (status 'computed'), in one transaction,
+    with its data cut-off and the batches that fed it (mart.snapshot_provenance)."""
+    month_start, _ = month_bounds(month)
+    month = f"{month_start:%Y-%m}"
     started_at = utc_now()
     # every indicator of one snapshot reads the same state of core, whatever ingests commit meanwhile
     with consistent_transaction(engine) as conn:
-        calendar_source = refresh_reference_tables(conn, month)
+        data_cutoff = latest_change(conn)
         version = int(query_df(conn, "snapshot/next_version.sql", {"month": month})["version"].iloc[0])
         run_id = f"{month}-v{version}"
-        previous = _reference_values(conn, shift_month(month, -1))
-        last_year = _reference_values(conn, shift_month(month, -12))
-        stale = set(stale_in(conn, month_start, month_end))
+        rows, calendar_source = _month_rows(conn, month, data_cutoff)
         computed_at = utc_now()
-        records = []
-        for indicator in catalog:
-            found = _indicator_rows(conn, indicator, params)
-            stray = sorted(set(found["region_code"]) - set(region_codes))
-            if stray:
-                log.warning(
-                    "%s: regions %s are not configured; they count in the prefecture only",
-                    indicator.code,
-                    stray,
-                )
-            covered = not stale.intersection(indicator.datasets)
-            for row in _snapshot_rows(indicator, found, region_codes, covered, minimum_sample, month_end):
-                key = (row["region_code"], indicator.code, row["breakdown"])
-                records.append(
-                    {
-                        "run_id": run_id,
-                        "version": version,
-                        "month": month,
-                        "indicator_code": indicator.code,
-                        **row,
-                        "previous_value": previous.get(key),
-                        "last_year_value": last_year.get(key),
-                        "computed_at": computed_at,
-                    }
-                )
-        frame = pd.DataFrame.from_records(records)
-        for column in ("value", "numerator", "denominator", "target", "previous_value", "last_year_value",
-                       "within_limit_share", "p90_value", "backlog_oldest_workdays"):
-            frame[column] = pd.to_numeric(frame[column], errors="raise").astype("float64")
-        for column in ("cases_without_time", "backlog_open"):
-            frame[column] = pd.to_numeric(frame[column], errors="raise").astype("Int64")
-        frame["sample_size"] = frame["sample_size"].astype("int64")
+        frame = _typed(pd.DataFrame.from_records(
+            [{"run_id": run_id, "version": version, "month": month, **row, "computed_at": computed_at}
+             for row in rows]
+        ))
         frame["version"] = frame["version"].astype("int64")
-        frame["meets_target"] = frame["meets_target"].astype(object)
         run_sql(
             conn,
             "snapshot/insert_run.sql",
@@ -205,9 +227,41 @@ def compute(engine: Engine, month: str, *, triggered_by: str = "cli") -> Snapsho
                 "started_at": started_at,
                 "finished_at": utc_now(),
                 "calendar_source": calendar_source,
+                "data_cutoff": data_cutoff,
             },
         )
         bulk_insert(conn, "mart.indicator_snapshot", frame)
-    log.info("computed snapshot %s (%d rows, triggered by %s)", run_id, len(frame), triggered_by)
+        run_sql(
+            conn,
+            "snapshot/record_batch_provenance.sql",
+            {"run_id": run_id, "month": month, "version": version, "data_cutoff": data_cutoff,
+             "recorded_at": computed_at},
+        )
+    log.info("computed snapshot %s (%d rows, data up to %s, triggered by %s)", run_id, len(frame),
+             data_cutoff, triggered_by)
     return SnapshotRun(run_id=run_id, month=month, version=version, status="computed", row_count=len(frame))
 
+
+AS_OF_COLUMNS = ["month", "region_code", "indicator_code", "breakdown", *[
+    c for c in ("value", "numerator", "denominator", "sample_size", "target", "meets_target", "previous_value",
+                "last_year_value", "within_limit_share", "p90_value", "cases_without_time", "backlog_open",
+                "backlog_oldest_workdays")
+], "data_cutoff"]
+
+
+def compute_as_of(engine: Engine, month: str, as_of: dt.datetime) -> pd.DataFrame:
+    """The month's snapshot rows computed from the warehouse as it stood at `as_of` (naive UTC),
+    stored nowhere: at a published run's data cut-off they are that run's rows, value for value
+    (docs/history.md). data_cutoff is the latest change the computation read."""
+    month_start, _ = month_bounds(month)
+    month = f"{month_start:%Y-%m}"
+    with consistent_transaction(engine) as conn:
+        try:
+            with reading_as_of(conn, as_of):
+                data_cutoff = latest_change(conn)
+                rows, _ = _month_rows(conn, month, data_cutoff)
+        finally:
+            # the reference tables a computation refreshes are the present's; nothing of this is kept
+            conn.rollback()
+    frame = _typed(pd.DataFrame.from_records(rows)).assign(month=month, data_cutoff=data_cutoff)
+    return frame[AS_OF_COLUMNS].sort_values(["region_code", "indicator_code", "breakdown"]).reset_index(drop=True)

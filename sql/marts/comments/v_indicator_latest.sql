@@ -31,3 +31,5 @@ comment on column mart.v_indicator_latest.backlog_oldest_workdays is '月末最�
 comment on column mart.v_indicator_latest.version is '快照版本号（同月重算递增） / snapshot version (a re-computation of the month adds one)';
 comment on column mart.v_indicator_latest.run_id is '快照运行编号（YYYY-MM-vN） / snapshot run id (YYYY-MM-vN)';
 comment on column mart.v_indicator_latest.computed_at is '计算时间（UTC） / when the snapshot was computed (UTC)';
+comment on column mart.v_indicator_latest.final_from is '该月修订期截止时间（UTC，首次发布时间加修订期，之后为正式数据） / end of the month''s revision window (UTC: its first publish plus the window; final from then on)';
+comment on column mart.v_indicator_latest.release_stage is '发布阶段：初步（修订期内，迟到或更正数据会重算该月）或正式（仅经带原因的修订才会改变） / release stage: 初步 (provisional: a late or corrected delivery recomputes the month) or 正式 (final: changes only through a revision with a reason)';
