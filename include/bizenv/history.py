@@ -17,11 +17,10 @@ import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import pandas as pd
 from sqlalchemy import Connection
 
 from bizenv.locks import lock_merge
-from bizenv.warehouse import dialect_of, query_df, run_sql
+from bizenv.warehouse import dialect_of, query_df, run_sql, stored_datetime
 
 CORE_CHANGES = "core_changes"
 # two changes never share a stamp: the next one comes at least this much after the latest
@@ -30,8 +29,7 @@ STAMP_STEP = dt.timedelta(microseconds=1)
 
 def latest_change(conn: Connection) -> dt.datetime | None:
     """The latest changed_at the connection reads: at its cut-off, or in the present."""
-    value = query_df(conn, "history/latest_change.sql")["latest_changed_at"].iloc[0]
-    return None if value is None or pd.isna(value) else pd.Timestamp(value).to_pydatetime()
+    return stored_datetime(query_df(conn, "history/latest_change.sql")["latest_changed_at"].iloc[0])
 
 
 def next_change_time(conn: Connection, now: dt.datetime) -> dt.datetime:

@@ -7,6 +7,7 @@ both here, and the PostgreSQL merge lock (`bizenv.locks`).
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import logging
 import re
@@ -183,6 +184,12 @@ def query_statement_df(conn: Connection, statement: str, params: Mapping[str, An
     """A query composed of SQL files (never of values: those stay bound parameters)."""
     result = conn.execute(text(statement), dict(params or {}))
     return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def stored_datetime(value: object) -> dt.datetime | None:
+    """A timestamp as a query returned it (a datetime, a pandas Timestamp, NaT or None) as a
+    datetime, or None when the warehouse held none."""
+    return None if value is None or pd.isna(value) else pd.Timestamp(value).to_pydatetime()
 
 
 def _check_identifier(name: str) -> str:

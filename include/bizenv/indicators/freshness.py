@@ -13,14 +13,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-import pandas as pd
 from sqlalchemy import Connection, Engine
 
 from bizenv import calendar
 from bizenv.indicators.catalog import DATASETS
 from bizenv.regions import Regions, load_regions
 from bizenv.timeutil import month_bounds
-from bizenv.warehouse import query_df
+from bizenv.warehouse import query_df, stored_datetime
 
 
 @dataclass(frozen=True)
@@ -35,13 +34,9 @@ class StaleSource:
     latest_updated_at: dt.datetime | None
 
 
-def _timestamp(value: object) -> dt.datetime | None:
-    return None if value is None or pd.isna(value) else pd.Timestamp(value).to_pydatetime()
-
-
 def _freshness(conn: Connection) -> dict[str, dt.datetime | None]:
     frame = query_df(conn, "snapshot/dataset_freshness.sql")
-    latest = {str(d): _timestamp(v) for d, v in frame.itertuples(index=False)}
+    latest = {str(d): stored_datetime(v) for d, v in frame.itertuples(index=False)}
     return {d: latest.get(d) for d in DATASETS}
 
 
@@ -74,7 +69,7 @@ def _deliveries(conn: Connection) -> dict[str, dict[str, dict[str, dt.datetime |
     found: dict[str, dict[str, dict[str, dt.datetime | None]]] = {d: {} for d in DATASETS}
     for dataset, source, region_code, latest in frame.itertuples(index=False):
         if str(dataset) in found:
-            found[str(dataset)].setdefault(str(source), {})[str(region_code)] = _timestamp(latest)
+            found[str(dataset)].setdefault(str(source), {})[str(region_code)] = stored_datetime(latest)
     return found
 
 

@@ -26,7 +26,7 @@ from bizenv.errors import Refused
 from bizenv.indicators.runs import SnapshotRun
 from bizenv.settings import env_number
 from bizenv.timeutil import month_bounds, utc_now
-from bizenv.warehouse import query_df, run_sql
+from bizenv.warehouse import query_df, run_sql, stored_datetime
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +89,6 @@ class MonthState:
         return release_stage(self.final_from, now) if self.published_runs else None
 
 
-def _timestamp(value: object) -> dt.datetime | None:
-    if value is None or pd.isna(value):
-        return None
-    return pd.Timestamp(value).to_pydatetime()
-
-
 def _month(month: str) -> str:
     return f"{month_bounds(month)[0]:%Y-%m}"
 
@@ -107,9 +101,9 @@ def month_state(conn: Connection, month: str, run_id: str = "") -> MonthState:
         published_runs=int(row["published_runs"]),
         previous_run_id=None if row["previous_run_id"] is None or pd.isna(row["previous_run_id"])
         else str(row["previous_run_id"]),
-        previous_cutoff=_timestamp(row["previous_cutoff"]),
-        final_from=_timestamp(row["final_from"]),
-        run_cutoff=_timestamp(row["run_cutoff"]),
+        previous_cutoff=stored_datetime(row["previous_cutoff"]),
+        final_from=stored_datetime(row["final_from"]),
+        run_cutoff=stored_datetime(row["run_cutoff"]),
     )
 
 
@@ -200,7 +194,7 @@ class PublishedMonth:
 
 def published_months(conn: Connection) -> list[PublishedMonth]:
     frame = query_df(conn, "snapshot/revision_months.sql")
-    return [PublishedMonth(str(r.month), str(r.run_id), _timestamp(r.data_cutoff), _timestamp(r.final_from))
+    return [PublishedMonth(str(r.month), str(r.run_id), stored_datetime(r.data_cutoff), stored_datetime(r.final_from))
             for r in frame.itertuples(index=False)]
 
 
