@@ -105,6 +105,10 @@ def test_feedback_export_then_corrected_redelivery_resolves(warehouse_settings, 
         opened = list_quarantine(engine)
         month = shanghai_month(opened["quarantined_at"].iloc[0])
         assert set(opened["status"]) == {"open"}
+        # --rule keeps the rows that failed that rule (row 5's 核准时间 lies before its 申请时间)
+        assert list_quarantine(engine, "registration", rule="completion_before_submission")[
+            "source_row"].tolist() == [5]
+        assert list_quarantine(engine, "registration", rule="updated_in_future").empty
 
         # 1. feedback to the department, by department name and by dataset name
         out = tmp_path / "feedback"
