@@ -149,7 +149,7 @@ def reload_batch(settings, batch_id: str, *, max_bad_share: float | None = None)
     to the configured source's, else the ingest default."""
     from bizenv.datasets import UnknownDatasetError, get_dataset
     from bizenv.ingest import DEFAULT_MAX_BAD_SHARE, BatchSummary, LandedBatch, load_batch
-    from bizenv.landing import read_landed_batch
+    from bizenv.landing import landed_row_count
     from bizenv.warehouse import connect
 
     with connect(settings) as engine:
@@ -180,7 +180,6 @@ def reload_batch(settings, batch_id: str, *, max_bad_share: float | None = None)
         except UnknownDatasetError:
             raise Refused(f"batch {batch_id} is a {batch['dataset']} batch, which `bizenv reload` does not "
                                 "process; load its file again with its own command") from None
-        raw = read_landed_batch(batch["landing_path"])
         with engine.begin() as conn:
             taken = run_sql(conn, "ops/reclaim_batch.sql", {"batch_id": batch_id, **worker_identity()})
         if not taken:
@@ -188,7 +187,7 @@ def reload_batch(settings, batch_id: str, *, max_bad_share: float | None = None)
         if max_bad_share is None:
             max_bad_share = _source_max_bad_share(batch["source"])
         landed = LandedBatch(batch_id, batch["dataset"], batch["landing_path"],
-                             batch["file_name"] or batch["source"], len(raw))
+                             batch["file_name"] or batch["source"], landed_row_count(batch["landing_path"]))
         summary = load_batch(settings, engine, landed,
                              max_bad_share=DEFAULT_MAX_BAD_SHARE if max_bad_share is None else max_bad_share)
     return ReloadOutcome(summary, reloaded=True)

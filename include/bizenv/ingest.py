@@ -11,6 +11,8 @@ import datetime as dt
 import json
 import logging
 import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -18,22 +20,23 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, text
 
 from bizenv import codes
 from bizenv.batches import claim_batch, fail_stale_batches
+from bizenv.chunks import KeyClaims, SeenRows
 from bizenv.datasets import PERSONAL_ID_COLUMNS, Dataset, get_dataset
 from bizenv.history import next_change_time
-from bizenv.landing import land_raw_batch, read_landed_batch
+from bizenv.landing import LandingWriter, iter_landed_batch
 from bizenv.locks import REGION_CONFLICTS, lock_merge
 from bizenv.pii import verified_pii_key
 from bizenv.reasons import BATCH_REJECTED_RULE, describe, field_header
-from bizenv.settings import Settings
-from bizenv.sources.files import BatchRejected, file_checksum, read_department_file
+from bizenv.settings import Settings, chunk_rows
+from bizenv.sources.files import BatchRejected, file_checksum, iter_department_file
 from bizenv.standardize import FAILURE_COLUMNS, code_checks, hide_resident_ids, protect_personal_ids, standardize
 from bizenv.timeutil import utc_now
-from bizenv.validate import run_suite
-from bizenv.warehouse import bulk_insert, connect, query_df, run_sql
+from bizenv.validate import combined_results, key_uniqueness_rule, publish_data_docs, run_suite
+from bizenv.warehouse import bulk_insert, connect, query_df, run_sql, sql_text
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +63,13 @@ def new_batch_id(dataset: str) -> str:
     return f"{dataset}-{utc_now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
 
 
-def _resolve_legacy_codes(conn: Connection, rows: pd.DataFrame) -> pd.DataFrame:
-    """Fill a missing USCC from the legacy-code crosswalk; report the ones it cannot fill."""
+def _resolve_legacy_codes(crosswalk: Callable[[], pd.Series], rows: pd.DataFrame) -> pd.DataFrame:
+    """Fill a missing USCC from the legacy-code crosswalk (legacy code -> USCC); report the ones
+    it cannot fill."""
     missing = rows["uscc"].isna() & rows["legacy_reg_no"].notna()
     if not missing.any():
         return pd.DataFrame(columns=FAILURE_COLUMNS)
-    crosswalk = query_df(conn, "ops/lookup_crosswalk.sql").set_index("legacy_reg_no")["uscc"]
-    resolved = rows.loc[missing, "legacy_reg_no"].map(crosswalk)
+    resolved = rows.loc[missing, "legacy_reg_no"].map(crosswalk())
     rows.loc[missing, "uscc"] = resolved.astype("string")
     unresolved = missing & rows["uscc"].isna()
     return pd.DataFrame(
@@ -198,20 +201,35 @@ def _with_sql_dates(dataset: Dataset, frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(**{name: frame[name].dt.date for name in dates})
 
 
-def _rejection_detail(dataset: Dataset, failures: pd.DataFrame) -> str:
-    """Where a rejected batch goes wrong, for the department: its first failing row and field,
-    and the failure most of its rows share (field headers as delivered; no values, which may be
-    personal data)."""
-    def where(failure: pd.Series) -> str:
-        return f"{field_header(dataset.name, failure['field'])} ({failure['rule']})"
+class _FailureTally:
+    """What a rejection names of a batch's failures, kept as the chunks pass: its first failing
+    row and field, and how many rows fail each field's rule."""
 
-    first = failures.sort_values(["source_row", "field", "rule"]).iloc[0]
-    detail = f"first at row {int(first['source_row'])} field {where(first)}"
-    counts = failures.groupby(["field", "rule"]).size().reset_index(name="rows")
-    common = counts.sort_values(["rows", "field", "rule"], ascending=[False, True, True]).iloc[0]
-    if common["rows"] > 1:
-        detail += f"; most frequent: {where(common)} in {common['rows']} rows"
-    return detail
+    def __init__(self) -> None:
+        self.first: tuple[int, str, str] | None = None
+        self.counts: Counter[tuple[str, str]] = Counter()
+
+    def add(self, failures: pd.DataFrame) -> None:
+        if failures.empty:
+            return
+        distinct = failures.drop_duplicates(["source_row", "field", "rule"])
+        first = min(distinct[["source_row", "field", "rule"]].itertuples(index=False, name=None))
+        self.first = first if self.first is None else min(self.first, first)
+        self.counts.update(distinct.groupby(["field", "rule"]).size().to_dict())
+
+    def detail(self, dataset: Dataset) -> str:
+        """For the department: no values, which may be personal data; field headers as delivered."""
+        def where(field: str, rule: str) -> str:
+            return f"{field_header(dataset.name, field)} ({rule})"
+
+        if self.first is None:
+            return "no row-level failure"
+        row, field, rule = self.first
+        detail = f"first at row {int(row)} field {where(field, rule)}"
+        (field, rule), rows = min(self.counts.items(), key=lambda item: (-item[1], item[0]))
+        if rows > 1:
+            detail += f"; most frequent: {where(field, rule)} in {rows} rows"
+        return detail
 
 
 def _drop_shadowed_failures(failures: pd.DataFrame) -> pd.DataFrame:
@@ -244,14 +262,22 @@ def land_batch(
     settings: Settings,
     engine: Engine,
     dataset: Dataset,
-    raw: pd.DataFrame,
+    chunks: pd.DataFrame | Iterable[pd.DataFrame],
     *,
     source: str,
     file_name: str | None,
     checksum: str | None,
     watermark: tuple[dt.datetime | None, dt.datetime | None] = (None, None),
+    watermark_column: str | None = None,
 ) -> LandedBatch:
-    """Open a batch in ops.batch and keep its raw rows as an immutable landing file.
+    """Keep a batch's raw rows (a frame, or its chunks) as an immutable landing file and open
+    the batch in ops.batch.
+
+    The chunks are written one at a time to a temporary file beside the landing path; the
+    batch is opened only once the source has delivered them all. A source that fails half-way
+    (a file refused at its millionth row, an HTTP extraction found truncated) opens no batch
+    and leaves no file: its exception propagates as it was raised. With `watermark_column`, the
+    batch's latest change is read from that column as the chunks pass (watermark[1] ignored).
 
     The landing zone is the raw, immutable, access-restricted zone: it holds every delivered row
     with its values exactly as sent (columns named as the dataset's, fields outside the contract
@@ -260,11 +286,54 @@ def land_batch(
     (docs/security.md). Outside those two fields nothing under the data directory holds a full
     resident ID; grant the landing root to the pipeline's service account only.
     """
-    # every ingest first closes the batches whose process died (docs/security.md), so none
-    # stays `running` longer than until the next run
-    fail_stale_batches(engine)
     batch_id = new_batch_id(dataset.name)
     started = utc_now()
+    origin = file_name or source
+    writer = LandingWriter(settings.landing_root, dataset.name, batch_id, started.date())
+    latest = watermark[1]
+    source_chunks = iter([chunks] if isinstance(chunks, pd.DataFrame) else chunks)
+    reading_source = True
+    try:
+        for raw in source_chunks:
+            reading_source = False
+            if watermark_column is not None and len(raw):
+                from bizenv.sources.frames import latest_change
+
+                mark = latest_change(raw[watermark_column])
+                latest = mark if latest is None or (mark is not None and mark > latest) else latest
+            writer.write(hide_resident_ids(dataset, raw))
+            reading_source = True
+        reading_source = False
+        if not writer.started:  # a source that delivered nothing still lands its columns
+            writer.write(pd.DataFrame({**{c: pd.Series(dtype="string") for c in dataset.column_names},
+                                       "source_row": pd.Series(dtype="int64")}))
+    except BaseException as error:
+        writer.discard()
+        # the source's own failure opens no batch; a failure to write the landing file is the
+        # batch's, recorded as failed before landing
+        if not reading_source and isinstance(error, Exception):
+            _open_batch(engine, dataset, batch_id, started, source, file_name, checksum, (watermark[0], latest))
+            _fail(engine, batch_id, writer.rows, error, landing_path=None)
+        raise
+    _open_batch(engine, dataset, batch_id, started, source, file_name, checksum, (watermark[0], latest))
+    try:
+        path = writer.commit()
+        with engine.begin() as conn:
+            run_sql(conn, "ops/record_landing.sql", {"batch_id": batch_id, "landing_path": path})
+    except Exception as error:
+        writer.discard()
+        _fail(engine, batch_id, writer.rows, error, landing_path=None)
+        raise
+    return LandedBatch(batch_id, dataset.name, path, origin, writer.rows)
+
+
+def _open_batch(engine: Engine, dataset: Dataset, batch_id: str, started: dt.datetime, source: str,
+                file_name: str | None, checksum: str | None,
+                watermark: tuple[dt.datetime | None, dt.datetime | None]) -> None:
+    # every batch opened first closes the batches whose process died (docs/security.md), so none
+    # stays `running` longer than until the next run; not before the source has been read: an
+    # embedded warehouse would be held through a whole extraction
+    fail_stale_batches(engine)
     with engine.begin() as conn:
         run_sql(
             conn,
@@ -281,25 +350,16 @@ def land_batch(
             },
         )
         claim_batch(conn, batch_id)
-    origin = file_name or source
-    try:
-        path = land_raw_batch(settings.landing_root, dataset.name, batch_id, hide_resident_ids(dataset, raw),
-                              started.date())
-        with engine.begin() as conn:
-            run_sql(conn, "ops/record_landing.sql", {"batch_id": batch_id, "landing_path": path})
-    except Exception as error:
-        _fail(engine, batch_id, len(raw), error, landing_path=None)
-        raise
-    return LandedBatch(batch_id, dataset.name, path, origin, len(raw))
 
 
 def load_batch(
     settings: Settings, engine: Engine, landed: LandedBatch, *, max_bad_share: float = DEFAULT_MAX_BAD_SHARE
 ) -> BatchSummary:
-    """Standardize, validate, quarantine and merge a landed batch in one transaction."""
+    """Standardize, validate, quarantine and merge a landed batch in one transaction, reading
+    it a chunk at a time (bizenv.settings.chunk_rows)."""
     dataset = get_dataset(landed.dataset)
     try:
-        raw = read_landed_batch(landed.landing_path)
+        raw = iter_landed_batch(landed.landing_path, chunk_rows())
         return _process(settings, engine, dataset, raw, landed, max_bad_share)
     except Exception as error:
         _fail(engine, landed.batch_id, landed.extracted, error, landing_path=landed.landing_path)
@@ -332,7 +392,7 @@ def ingest_frame(
     settings: Settings,
     engine: Engine,
     dataset: Dataset,
-    raw: pd.DataFrame,
+    raw: pd.DataFrame | Iterable[pd.DataFrame],
     *,
     source: str,
     file_name: str | None,
@@ -340,7 +400,8 @@ def ingest_frame(
     max_bad_share: float = DEFAULT_MAX_BAD_SHARE,
     watermark: tuple[dt.datetime | None, dt.datetime | None] = (None, None),
 ) -> BatchSummary:
-    """Take one extracted batch (text columns + source_row) into the warehouse."""
+    """Take one extracted batch (text columns + source_row; a frame or its chunks) into the
+    warehouse."""
     landed = land_batch(
         settings,
         engine,
@@ -354,78 +415,210 @@ def ingest_frame(
     return load_batch(settings, engine, landed, max_bad_share=max_bad_share)
 
 
-def _process(
-    settings: Settings,
-    engine: Engine,
-    dataset: Dataset,
-    raw: pd.DataFrame,
-    landed: LandedBatch,
-    max_bad_share: float,
-) -> BatchSummary:
-    batch_id, origin, landing = landed.batch_id, landed.origin, landed.landing_path
-    now = utc_now()
+@dataclass
+class _CheckedChunk:
+    raw: pd.DataFrame  # the landed text rows
+    rows: pd.DataFrame  # standardized, first occurrences only
+    failures: pd.DataFrame  # FAILURE_COLUMNS
+    results: pd.DataFrame  # RESULT_COLUMNS
+    gx_result: object
+    duplicates: int
+
+
+class _Crosswalk:
+    """The legacy-code crosswalk, read once per batch and only if a row needs it."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._mapping: pd.Series | None = None
+
+    def __call__(self) -> pd.Series:
+        if self._mapping is None:
+            self._mapping = query_df(self._conn, "ops/lookup_crosswalk.sql").set_index("legacy_reg_no")["uscc"]
+        return self._mapping
+
+
+def _check_chunk(dataset: Dataset, raw: pd.DataFrame, seen: SeenRows | None, crosswalk: _Crosswalk) -> _CheckedChunk:
+    """Standardize and validate one chunk: the first occurrence of each row (in the batch, with
+    `seen`) and every failure of those rows, validation suite included."""
     raw = raw.astype({c: object for c in raw.columns if c != "source_row"}).fillna("")
     typed = standardize(dataset, raw)
     rows = typed.rows
     content = [c for c in rows.columns if c != "source_row"]
-    duplicate = rows.duplicated(subset=content, keep="first")
-    unique_rows = rows[~duplicate].reset_index(drop=True)
+    repeated = (seen.repeated(rows[content]) if seen is not None
+                else rows.duplicated(subset=content, keep="first").to_numpy())
+    unique_rows = rows[~repeated].reset_index(drop=True)
     failures = [typed.failures[typed.failures["source_row"].isin(unique_rows["source_row"])]]
-    with engine.connect() as conn:
-        if dataset.name == "registration":
-            failures.append(_resolve_legacy_codes(conn, unique_rows))
+    if dataset.name == "registration":
+        failures.append(_resolve_legacy_codes(crosswalk, unique_rows))
     failures.append(code_checks(dataset, unique_rows))
-    outcome = run_suite(dataset.name, unique_rows, docs_dir=settings.docs_dir / "data-docs")
+    outcome = run_suite(dataset.name, unique_rows)
     failures.append(outcome.failures)
     all_failures = _drop_shadowed_failures(pd.concat([f for f in failures if not f.empty] or [failures[0]]))
-    bad_rows = set(all_failures["source_row"].astype("int64"))
-    extracted = len(raw)
-    duplicates = int(duplicate.sum())
-    bad_share = len(bad_rows) / max(len(unique_rows), 1)
-    if bad_share > max_bad_share:
-        reason = (
-            f"{origin}: {len(bad_rows)} of {len(unique_rows)} rows fail validation "
-            f"({bad_share:.1%} > {max_bad_share:.0%} allowed); batch rejected; "
-            f"{_rejection_detail(dataset, all_failures)}"
-        )
-        # nothing is loaded, and nothing vanishes: the bad rows are quarantined with their
-        # failures for the department's feedback, the valid ones held back beside them until
-        # the corrected delivery (which resolves both by key)
-        held_back = unique_rows.loc[~unique_rows["source_row"].isin(bad_rows), ["source_row"]].assign(
-            field="", rule=BATCH_REJECTED_RULE, value="")
-        quarantine = _quarantine_frame(dataset, batch_id, raw, unique_rows,
-                                       pd.concat([all_failures, held_back], ignore_index=True), now)
-        summary = BatchSummary(batch_id, dataset.name, extracted, 0, len(quarantine), duplicates, "rejected", reason)
-        with engine.begin() as conn:
-            # serialised like a load: a concurrent batch that resolves quarantine rows sees these
-            # (or none of them) exactly as one loaded after (or before) this one would
-            lock_merge(conn, dataset.name)
-            _record_results(conn, dataset, batch_id, outcome.results, now)
-            bulk_insert(conn, f"quarantine.{dataset.name}", quarantine)
-            _finish(conn, summary, landing, now)
-        _check_reconciles(summary)
-        return summary
+    return _CheckedChunk(raw, unique_rows, all_failures, outcome.results, outcome.gx_result, int(repeated.sum()))
 
-    good = unique_rows[~unique_rows["source_row"].isin(bad_rows)]
-    staged = _stage_frame(dataset, batch_id, good, verified_pii_key(engine, settings))
-    quarantine = _quarantine_frame(dataset, batch_id, raw, unique_rows, all_failures, now)
+
+def _key_conflicts(dataset: Dataset, rows: pd.DataFrame, source_rows: np.ndarray) -> pd.DataFrame:
+    """The suite's key-uniqueness failure for `source_rows` of `rows`, as the suite reports it."""
+    rule, columns = key_uniqueness_rule(dataset.name)
+    chosen = rows[rows["source_row"].isin(source_rows)]
+    return pd.DataFrame({"source_row": chosen["source_row"].to_numpy(), "field": columns[0], "rule": rule,
+                         "value": chosen[columns[0]].astype("string").fillna("").to_numpy()})
+
+
+def _with_key_failures(dataset: Dataset, results: pd.DataFrame, failures: pd.DataFrame) -> pd.DataFrame:
+    """A chunk's result for the key rule counting its rows that conflict with earlier chunks too."""
+    rule, columns = key_uniqueness_rule(dataset.name)
+    failing = failures.loc[failures["rule"] == rule, "source_row"].nunique()
+    chosen = (results["rule"] == rule) & (results["column_name"] == "+".join(columns))
+    return results.assign(unexpected_count=results["unexpected_count"].where(~chosen, failing),
+                          success=results["success"].where(~chosen, failing == 0))
+
+
+def _with_late_key_failures(dataset: Dataset, totals: pd.DataFrame, rows: int) -> pd.DataFrame:
+    """The batch's result for the key rule counting rows of earlier chunks a later chunk's row
+    conflicted with (their own chunk had counted them as passing)."""
+    rule, columns = key_uniqueness_rule(dataset.name)
+    chosen = (totals["rule"] == rule) & (totals["column_name"] == "+".join(columns))
+    return totals.assign(unexpected_count=totals["unexpected_count"] + chosen.astype(int) * rows,
+                         success=totals["success"] & ~chosen)
+
+
+def _process(
+    settings: Settings,
+    engine: Engine,
+    dataset: Dataset,
+    raw_chunks: Iterable[pd.DataFrame],
+    landed: LandedBatch,
+    max_bad_share: float,
+) -> BatchSummary:
+    """One transaction over the whole batch, its chunks standardized, validated, quarantined
+    and staged one at a time; the merge once all are staged (bizenv.chunks: what must still be
+    seen across chunks)."""
+    batch_id, origin, landing = landed.batch_id, landed.origin, landed.landing_path
+    now = utc_now()
+    pii_key = verified_pii_key(engine, settings)
+    seen = SeenRows()
+    _, key_columns = key_uniqueness_rule(dataset.name)
+    claims = KeyClaims(key_columns)
+    extracted = duplicates = unique = staged_count = 0
+    bad_rows: list[np.ndarray] = []
+    staged_rows: list[np.ndarray] = []
+    late: list[np.ndarray] = []
+    results: list[pd.DataFrame] = []
+    last_gx_result = None
+    tally = _FailureTally()
     with engine.begin() as conn:
         lock_merge(conn, dataset.name)  # before anything reads core or quarantine (bizenv.locks)
-        _record_results(conn, dataset, batch_id, outcome.results, now)
-        bulk_insert(conn, f"quarantine.{dataset.name}", quarantine)
-        applicable = merge_staged(conn, dataset, batch_id, staged, now)
-        summary = BatchSummary(
-            batch_id,
-            dataset.name,
-            extracted,
-            applicable,
-            len(quarantine),
-            duplicates + len(staged) - applicable,
-            "loaded",
-        )
-        _finish(conn, summary, landing, now)
+        run_sql(conn, f"merge/{dataset.name}/clear_stage.sql", {"batch_id": batch_id})
+        crosswalk = _Crosswalk(conn)
+        for raw in raw_chunks:
+            extracted += len(raw)
+            checked = _check_chunk(dataset, raw, seen, crosswalk)
+            conflicting, earlier = claims.conflicts(checked.rows)
+            if len(conflicting):
+                checked.failures = _drop_shadowed_failures(pd.concat(
+                    [checked.failures, _key_conflicts(dataset, checked.rows, conflicting)], ignore_index=True))
+                checked.results = _with_key_failures(dataset, checked.results, checked.failures)
+                late.append(earlier)
+            duplicates += checked.duplicates
+            unique += len(checked.rows)
+            results.append(checked.results)
+            last_gx_result = checked.gx_result if checked.gx_result is not None else last_gx_result
+            chunk_bad = checked.failures["source_row"].astype("int64").unique()
+            bad_rows.append(chunk_bad)
+            tally.add(checked.failures)
+            bulk_insert(conn, f"quarantine.{dataset.name}",
+                        _quarantine_frame(dataset, batch_id, checked.raw, checked.rows, checked.failures, now))
+            good = checked.rows[~checked.rows["source_row"].isin(chunk_bad)]
+            bulk_insert(conn, f"ops.stage_{dataset.name}", _stage_frame(dataset, batch_id, good, pii_key))
+            staged_rows.append(good["source_row"].to_numpy(np.int64))
+            staged_count += len(good)
+        if late:
+            late_rows = np.unique(np.concatenate(late))
+            withdrawn = _requarantine(conn, dataset, batch_id, landing, late_rows, now, crosswalk, tally)
+            bad_rows.append(late_rows)
+            staged_count -= withdrawn
+            staged_rows = [np.setdiff1d(np.concatenate(staged_rows), late_rows)]
+        bad = np.unique(np.concatenate(bad_rows)) if bad_rows else np.array([], dtype=np.int64)
+        totals = combined_results(results)
+        if late:
+            totals = _with_late_key_failures(dataset, totals, len(late_rows))
+        publish_data_docs(dataset.name, last_gx_result, totals, settings.docs_dir / "data-docs")
+        bad_share = len(bad) / max(unique, 1)
+        if bad_share > max_bad_share:
+            reason = (
+                f"{origin}: {len(bad)} of {unique} rows fail validation "
+                f"({bad_share:.1%} > {max_bad_share:.0%} allowed); batch rejected; "
+                f"{tally.detail(dataset)}"
+            )
+            # nothing is loaded, and nothing vanishes: the bad rows are quarantined with their
+            # failures for the department's feedback, the valid ones held back beside them until
+            # the corrected delivery (which resolves both by key)
+            held_back = _hold_back(conn, dataset, batch_id, landing, np.concatenate(staged_rows), now, crosswalk)
+            run_sql(conn, f"merge/{dataset.name}/clear_stage.sql", {"batch_id": batch_id})
+            summary = BatchSummary(batch_id, dataset.name, extracted, 0, len(bad) + held_back, duplicates,
+                                   "rejected", reason)
+            _record_results(conn, dataset, batch_id, totals, now)
+            _finish(conn, summary, landing, now)
+        else:
+            _record_results(conn, dataset, batch_id, totals, now)
+            applicable = merge_stage(conn, dataset, batch_id, now)
+            summary = BatchSummary(batch_id, dataset.name, extracted, applicable, len(bad),
+                                   duplicates + staged_count - applicable, "loaded")
+            _finish(conn, summary, landing, now)
     _check_reconciles(summary)
     return summary
+
+
+def _landed_rows_among(landing: str, source_rows: np.ndarray) -> Iterator[pd.DataFrame]:
+    """The landed chunks' rows whose source_row is among `source_rows` (a second, filtering pass)."""
+    for raw in iter_landed_batch(landing, chunk_rows()):
+        chosen = raw[raw["source_row"].isin(source_rows)]
+        if len(chosen):
+            yield chosen
+
+
+def _requarantine(conn: Connection, dataset: Dataset, batch_id: str, landing: str, late_rows: np.ndarray,
+                  now: dt.datetime, crosswalk: _Crosswalk, tally: _FailureTally) -> int:
+    """Rows of earlier chunks whose key a later chunk's row claims too: checked again with that
+    failure added and quarantined with all their failures (taken back from the stage, or from
+    quarantine to be quarantined again). Returns how many were taken back from the stage."""
+    withdrawn = 0
+    for raw in _landed_rows_among(landing, late_rows):
+        checked = _check_chunk(dataset, raw, None, crosswalk)
+        conflicts = _key_conflicts(dataset, checked.rows, late_rows)
+        tally.add(conflicts)  # their other failures were counted with their chunk
+        failures = _drop_shadowed_failures(pd.concat([checked.failures, conflicts], ignore_index=True))
+        params = [{"batch_id": batch_id, "source_row": int(r)} for r in checked.rows["source_row"]]
+        withdrawn += _each_row(conn, f"merge/{dataset.name}/withdraw_staged_row.sql", params)
+        _each_row(conn, f"merge/{dataset.name}/withdraw_quarantined_row.sql", params)
+        bulk_insert(conn, f"quarantine.{dataset.name}",
+                    _quarantine_frame(dataset, batch_id, checked.raw, checked.rows, failures, now))
+    return withdrawn
+
+
+def _each_row(conn: Connection, relative_path: str, params: list[dict]) -> int:
+    if not params:
+        return 0
+    result = conn.execute(text(sql_text(relative_path)), params)
+    return result.rowcount if result.rowcount is not None and result.rowcount >= 0 else 0
+
+
+def _hold_back(conn: Connection, dataset: Dataset, batch_id: str, landing: str, staged: np.ndarray,
+               now: dt.datetime, crosswalk: _Crosswalk) -> int:
+    """Quarantine the valid rows of a rejected batch, held back beside its bad ones; returns how many."""
+    held = 0
+    for raw in _landed_rows_among(landing, staged):
+        raw = raw.astype({c: object for c in raw.columns if c != "source_row"}).fillna("")
+        rows = standardize(dataset, raw).rows
+        if dataset.name == "registration":
+            _resolve_legacy_codes(crosswalk, rows)  # the key as it was checked
+        reasons = rows[["source_row"]].assign(field="", rule=BATCH_REJECTED_RULE, value="")
+        frame = _quarantine_frame(dataset, batch_id, raw, rows, reasons, now)
+        bulk_insert(conn, f"quarantine.{dataset.name}", frame)
+        held += len(frame)
+    return held
 
 
 def _check_reconciles(summary: BatchSummary) -> None:
@@ -488,14 +681,22 @@ APPLYING_STEP: dict[str, str] = {
 def merge_staged(
     conn: Connection, dataset: Dataset, batch_id: str, staged: pd.DataFrame, now: dt.datetime
 ) -> int:
-    """Bulk-stage a batch's valid rows and merge them into core with set-based SQL, in the
-    caller's transaction; returns how many staged records changed core. The stage is emptied
-    again before the transaction ends. (The one merge path: ingest and the benchmark use it.)"""
+    """Bulk-stage a batch's valid rows and merge them into core (`merge_stage`), in the caller's
+    transaction; returns how many staged records changed core."""
+    lock_merge(conn, dataset.name)
+    bulk_insert(conn, f"ops.stage_{dataset.name}", staged)
+    return merge_stage(conn, dataset, batch_id, now)
+
+
+def merge_stage(conn: Connection, dataset: Dataset, batch_id: str, now: dt.datetime) -> int:
+    """Merge a batch's staged rows into core with set-based SQL, in the caller's transaction;
+    returns how many staged records changed core. The stage is emptied again before the
+    transaction ends. (The one merge path: ingest and the benchmark use it.)"""
     lock_merge(conn, dataset.name)
     changed_at = next_change_time(conn, now)
     if conn.dialect.name == "postgresql":
         run_sql(conn, "ops/set_merge_work_mem.sql", {"work_mem": MERGE_WORK_MEM})
-    bulk_insert(conn, f"ops.stage_{dataset.name}", staged)
+        run_sql(conn, f"merge/{dataset.name}/analyze_stage.sql")
     params = {"batch_id": batch_id, "changed_at": changed_at, "resolved_at": now}
     applicable = 0
     for statement in MERGE_STEPS[dataset.name]:
@@ -552,8 +753,8 @@ def ingest_file(
     opened when the file cannot be read or lacks required columns; a batch rejected for too
     many bad rows is recorded and returned with status "rejected"."""
     dataset = get_dataset(dataset_name)
-    raw = read_department_file(Path(path), dataset)
     checksum = file_checksum(Path(path))
+    raw = iter_department_file(Path(path), dataset, chunk_rows())
     with connect(settings) as engine:
         summary = ingest_frame(
             settings,

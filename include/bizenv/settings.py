@@ -32,6 +32,16 @@ def env_number(name: str, default: float, unit: str, *, positive: bool = False) 
     return value
 
 
+CHUNK_ROWS_ENV = "BIZENV_CHUNK_ROWS"
+DEFAULT_CHUNK_ROWS = 100_000
+
+
+def chunk_rows() -> int:
+    """How many rows a batch is read, standardized, validated and staged at a time
+    (BIZENV_CHUNK_ROWS): the bound on an ingest's memory, whatever the batch's size."""
+    return max(1, int(env_number(CHUNK_ROWS_ENV, DEFAULT_CHUNK_ROWS, "rows", positive=True)))
+
+
 def restrict_new_files() -> None:
     """Make every file and directory this process creates from now on private to its user.
 

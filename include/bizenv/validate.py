@@ -260,16 +260,62 @@ def run_suite(dataset: str, rows: pd.DataFrame, *, docs_dir: Path | None = None)
     )
     outcome = ValidationOutcome(failures, pd.DataFrame(summary, columns=RESULT_COLUMNS), result)
     if docs_dir is not None:
-        try:
-            build_data_docs(dataset, outcome, docs_dir)
-        except OSError as error:  # the docs report on the batch: a full or read-only disk must not fail it
-            logging.getLogger(__name__).warning(
-                "%s: Data Docs not written to %s: %s: %s", dataset, docs_dir,
-                error.filename or type(error).__name__, error.strerror or error)
-        except Refused as error:  # a page GX wrote that would load from the internet (an upgrade): the
-            # batch is fine, the docs are not; the browser tests fail on it before a release
-            logging.getLogger(__name__).warning("%s: Data Docs in %s not usable offline: %s", dataset, docs_dir, error)
+        publish_data_docs(dataset, result, outcome.results, docs_dir)
     return outcome
+
+
+def key_uniqueness_rule(dataset: str) -> tuple[str, list[str]]:
+    """The suite's rule that no two rows of a batch share a key: (rule, key columns)."""
+    for expectation in load_suite_document(dataset)["expectations"]:
+        if expectation["type"] == "expect_compound_columns_to_be_unique":
+            return expectation["meta"]["rule"], list(expectation["kwargs"]["column_list"])
+    raise ValueError(f"expectations/{dataset}.json has no expect_compound_columns_to_be_unique")
+
+
+def combined_results(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """One result per expectation for a batch validated in chunks (each part: RESULT_COLUMNS in
+    suite order, as `run_suite` gives them): counts added up, a success only where every chunk
+    succeeded. (No suite uses `mostly`, whose success a sum could not decide.)"""
+    parts = [p.reset_index(drop=True) for p in parts if not p.empty]
+    if not parts:
+        return pd.DataFrame(columns=RESULT_COLUMNS)
+    stacked = pd.concat(parts, keys=range(len(parts)), names=["chunk", "position"]).reset_index("position")
+    combined = stacked.groupby("position", sort=True).agg(
+        rule=("rule", "first"), column_name=("column_name", "first"), severity=("severity", "first"),
+        success=("success", "all"), element_count=("element_count", "sum"),
+        unexpected_count=("unexpected_count", "sum"))
+    return combined.reset_index(drop=True)[RESULT_COLUMNS]
+
+
+def publish_data_docs(dataset: str, gx_result: Any, results: pd.DataFrame, docs_dir: Path) -> None:
+    """Render a batch's validation as Data Docs with the batch's counts (`results`: one row per
+    expectation, as `combined_results` gives for a batch validated in chunks) on the GX result
+    of one of its chunks. The docs report on the batch: a disk that refuses them, or a GX page
+    that would load from the internet, is logged and does not fail the batch."""
+    if gx_result is None:
+        return
+    if len(results) != len(gx_result.results):
+        raise ValueError(f"{dataset}: {len(results)} results for {len(gx_result.results)} expectations")
+    for item, total in zip(gx_result.results, results.to_dict(orient="records"), strict=True):
+        elements, unexpected = int(total["element_count"]), int(total["unexpected_count"])
+        item.success = bool(total["success"])
+        item.result = {**(item.result or {}), "element_count": elements, "unexpected_count": unexpected,
+                       "unexpected_percent": 100.0 * unexpected / elements if elements else 0.0}
+    evaluated = len(gx_result.results)
+    passed = sum(bool(item.success) for item in gx_result.results)
+    gx_result.success = passed == evaluated
+    gx_result.statistics = {**(gx_result.statistics or {}), "evaluated_expectations": evaluated,
+                            "successful_expectations": passed, "unsuccessful_expectations": evaluated - passed,
+                            "success_percent": 100.0 * passed / evaluated if evaluated else None}
+    try:
+        build_data_docs(dataset, gx_result, docs_dir)
+    except OSError as error:
+        logging.getLogger(__name__).warning(
+            "%s: Data Docs not written to %s: %s: %s", dataset, docs_dir,
+            error.filename or type(error).__name__, error.strerror or error)
+    except Refused as error:  # a page GX wrote that would load from the internet (an upgrade): the
+        # batch is fine, the docs are not; the browser tests fail on it before a release
+        logging.getLogger(__name__).warning("%s: Data Docs in %s not usable offline: %s", dataset, docs_dir, error)
 
 
 @dataclass(frozen=True)

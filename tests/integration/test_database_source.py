@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import create_engine, text
 
-from bizenv.settings import Settings
+from bizenv.settings import CHUNK_ROWS_ENV, Settings
 from bizenv.simulator.department_db import fill_department_database
 from bizenv.simulator.simulate import DefectRates, simulate
 from bizenv.sources import SourceConfig, ingest_source, load_sources, read_watermark
@@ -80,6 +80,7 @@ def test_sqlite_source_incremental(duckdb_settings: Settings, cases: pd.DataFram
                                    monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "bdc.sqlite"
     monkeypatch.setenv(CONN_ENV, f"sqlite:///{path}")
+    monkeypatch.setenv(CHUNK_ROWS_ENV, "20")  # landed in chunks; the watermark is the latest of all of them
     run_incremental_scenario(duckdb_settings, f"sqlite:///{path}", cases, bdc_source(chunk_size=7))
 
 
@@ -87,6 +88,7 @@ def test_sqlite_source_incremental(duckdb_settings: Settings, cases: pd.DataFram
 def test_postgres_source_incremental(duckdb_settings: Settings, postgres_database: str, cases: pd.DataFrame,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(CONN_ENV, postgres_database)
+    monkeypatch.setenv(CHUNK_ROWS_ENV, "20")
     run_incremental_scenario(duckdb_settings, postgres_database, cases, bdc_source(chunk_size=7))
     engine = create_engine(postgres_database)
     with engine.connect() as conn:  # the department keeps real timestamps; the watermark compared with them
@@ -102,11 +104,14 @@ def test_postgres_values_come_back_as_department_text(postgres_database: str, ca
     fill_department_database(postgres_database, {"real_estate_case": cases}, sources={source.name: source})
     connection = Connection.from_uri(source.connection_id, postgres_database)
     since = pd.Timestamp(cases["updated_at"].iloc[len(cases) // 2]).to_pydatetime()
-    result = extract_database(source, connection, since)
+    result = extract_database(source, connection, since, chunk_rows=25)
+    chunks = list(result)
     expected = cases[pd.to_datetime(cases["updated_at"]) > since]
-    assert len(result.frame) == len(expected)
-    assert result.chunks == -(-len(expected) // 10)  # streamed in chunks of chunk_size
-    by_case = result.frame.set_index("ywh")
+    assert len(chunks) == -(-len(expected) // 25)
+    assert all(len(chunk) == 25 for chunk in chunks[:-1])  # chunks of chunk_rows, cut across fetches
+    assert result.fetches == -(-len(expected) // 10)  # the cursor fetches chunk_size rows at a time
+    by_case = pd.concat(chunks, ignore_index=True).set_index("ywh")
+    assert len(by_case) == len(expected)
     for row in expected.head(20).itertuples():
         got = by_case.loc[row.case_id]
         assert got["gxsj"] == row.updated_at  # 'YYYY-MM-DD HH:MM:SS', not a repr of a datetime
@@ -129,9 +134,10 @@ def test_a_timestamptz_source_on_a_utc_server_misses_no_hours(postgres_database:
     # an hour before a change: read in UTC, the watermark would pass over the next eight hours
     since = (pd.Timestamp(cases["updated_at"].iloc[len(cases) // 2]) - pd.Timedelta(hours=1)).to_pydatetime()
     result = extract_database(source, Connection.from_uri(source.connection_id, postgres_database), since)
+    frame = pd.concat(list(result), ignore_index=True)
     expected = cases[pd.to_datetime(cases["updated_at"]) > since]
-    assert len(result.frame) == len(expected)
-    assert sorted(result.frame["gxsj"]) == sorted(expected["updated_at"])  # Shanghai wall time, as delivered
+    assert len(frame) == len(expected)
+    assert sorted(frame["gxsj"]) == sorted(expected["updated_at"])  # Shanghai wall time, as delivered
 
 
 def test_query_file_source_and_bound_watermark(duckdb_settings: Settings, cases: pd.DataFrame, tmp_path: Path,
@@ -151,8 +157,8 @@ def test_query_file_source_and_bound_watermark(duckdb_settings: Settings, cases:
     assert all(s.loaded == 0 for s in again)
     assert all(s.extracted < enterprises for s in again)
     with pytest.raises(DatabaseSourceError, match="failed: OperationalError: no such column: nope"):
-        extract_database(dataclasses.replace(source, incremental_field="nope"),
-                         Connection.from_uri(source.connection_id, f"sqlite:///{path}"), None)
+        list(extract_database(dataclasses.replace(source, incremental_field="nope"),
+                              Connection.from_uri(source.connection_id, f"sqlite:///{path}"), None))
 
 
 def test_unreachable_source_is_one_line_without_password(duckdb_settings: Settings,

@@ -79,7 +79,7 @@ def test_a_trickling_server_fails_the_page_after_the_deadline(trickling_server) 
     waits: list[float] = []
     started = time.monotonic()
     with pytest.raises(HttpSourceError) as failed:
-        extract_http(source, connection, None, sleep=waits.append)
+        list(extract_http(source, connection, None, sleep=waits.append))
     elapsed = time.monotonic() - started
     message = str(failed.value)
     assert not isinstance(failed.value, SourceRefused)  # a slow server may recover: Airflow retries the run

@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import text
 
 from bizenv.ingest import BatchSummary
-from bizenv.settings import Settings
+from bizenv.settings import CHUNK_ROWS_ENV, Settings
 from bizenv.simulator.department_api import _route, serve
 from bizenv.simulator.simulate import DefectRates, simulate
 from bizenv.sources import ingest_source, load_sources, read_watermark
@@ -168,14 +168,17 @@ class Sleeps(list):
 def test_retries_5xx_429_and_timeouts_then_returns_every_page(fault_server: FaultServer, data) -> None:
     sleeps = Sleeps()
     source = tax_test_source(read_timeout_seconds=0.3)
-    result = extract_http(source, connection(fault_server), None, sleep=sleeps)
+    result = extract_http(source, connection(fault_server), None, sleep=sleeps, chunk_rows=30)
+    chunks = list(result)
     expected = len(data.tax_filing)
     pages = -(-expected // 25)
-    assert len(result.frame) == expected
+    assert [len(chunk) for chunk in chunks[:-1]] == [30] * (len(chunks) - 1)  # chunks cut across pages
+    frame = pd.concat(chunks, ignore_index=True)
+    assert len(frame) == expected
     assert result.pages == pages
     assert len(fault_server.requests) == pages + 4  # four failed attempts on page 1, then every page once
     assert result.requests == pages + 4
-    assert sorted(result.frame["filingNo"]) == sorted(data.tax_filing["filing_id"])
+    assert sorted(frame["filingNo"]) == sorted(data.tax_filing["filing_id"])
     assert len(sleeps) == 4
     assert sleeps[1] == 1.0  # Retry-After honoured
     # exponential backoff with jitter: attempt n waits within [0.5, 1] x min(cap, base * 2^(n-1))
@@ -188,7 +191,7 @@ def test_retries_5xx_429_and_timeouts_then_returns_every_page(fault_server: Faul
 def test_gives_up_after_max_attempts(fault_server: FaultServer) -> None:
     sleeps = Sleeps()
     with pytest.raises(HttpSourceError) as info:
-        extract_http(tax_test_source(max_attempts=3), connection(fault_server), None, sleep=sleeps)
+        list(extract_http(tax_test_source(max_attempts=3), connection(fault_server), None, sleep=sleeps))
     assert "HTTP 500 on page 1" in str(info.value)
     assert "gave up after 3 attempts" in str(info.value)
     assert len(fault_server.requests) == 3
@@ -198,7 +201,7 @@ def test_gives_up_after_max_attempts(fault_server: FaultServer) -> None:
 @pytest.mark.parametrize("fault_server", [["429:3600"]], indirect=True)
 def test_retry_after_beyond_the_limit_fails_instead_of_waiting(fault_server: FaultServer) -> None:
     with pytest.raises(HttpSourceError, match="Retry-After 3600 s, more than the 300 s allowed"):
-        extract_http(tax_test_source(), connection(fault_server), None, sleep=Sleeps())
+        list(extract_http(tax_test_source(), connection(fault_server), None, sleep=Sleeps()))
     assert len(fault_server.requests) == 1
 
 
@@ -207,7 +210,7 @@ def test_retry_after_beyond_the_limit_fails_instead_of_waiting(fault_server: Fau
 def test_401_and_404_are_not_retried_and_never_show_the_token(fault_server: FaultServer, status: int) -> None:
     sleeps = Sleeps()
     with pytest.raises(HttpRequestRefused) as info:
-        extract_http(tax_test_source(), connection(fault_server), None, sleep=sleeps)
+        list(extract_http(tax_test_source(), connection(fault_server), None, sleep=sleeps))
     message = str(info.value)
     assert "\n" not in message
     assert message.startswith(f"tax_test: HTTP {status} from http://127.0.0.1:")
@@ -222,7 +225,7 @@ def test_a_wrong_token_is_a_401(fault_server: FaultServer) -> None:
     host, port = fault_server.server_address[:2]
     wrong = Connection.from_uri(CONN_ID, f"http://:not-the-token@{host}:{port}")
     with pytest.raises(HttpRequestRefused, match="HTTP 401") as info:
-        extract_http(tax_test_source(), wrong, None, sleep=Sleeps())
+        list(extract_http(tax_test_source(), wrong, None, sleep=Sleeps()))
     assert "not-the-token" not in str(info.value)
 
 
@@ -230,8 +233,8 @@ def test_timeouts_are_retried_then_fail(fault_server: FaultServer) -> None:
     fault_server.script = ["sleep:0.5"] * 3
     started = time.monotonic()
     with pytest.raises(HttpSourceError, match=r"timeout on page 1 .* gave up after 2 attempts"):
-        extract_http(tax_test_source(read_timeout_seconds=0.2, max_attempts=2), connection(fault_server), None,
-                     sleep=Sleeps())
+        list(extract_http(tax_test_source(read_timeout_seconds=0.2, max_attempts=2), connection(fault_server),
+                          None, sleep=Sleeps()))
     assert len(fault_server.requests) == 2
     assert time.monotonic() - started < 3
 
@@ -266,6 +269,7 @@ def test_a_truncated_or_malformed_page_fails_and_nothing_is_landed(
     fault_server.script = script
     source = tax_test_source(pagination, max_attempts=3)
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_uri(fault_server))
+    monkeypatch.setenv(CHUNK_ROWS_ENV, "10")  # page 1 is in the landing file when page 2 fails
     with pytest.raises(HttpSourceError) as info:
         ingest_source(duckdb_settings, "tax_test", sources={"tax_test": source}, sleep=Sleeps())
     assert message in str(info.value)
@@ -278,6 +282,7 @@ def test_a_record_updated_between_pages_fails_the_run_for_a_retry(
         duckdb_settings: Settings, fault_server: FaultServer, monkeypatch: pytest.MonkeyPatch) -> None:
     fault_server.script = [None, "update_first"]
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_uri(fault_server))
+    monkeypatch.setenv(CHUNK_ROWS_ENV, "10")  # found after the last page, every record in the landing file
     with pytest.raises(HttpSourceError, match=r"came on two pages \(1 repeated\): records changed during the "
                                               r"page-by-page extraction .* nothing loaded \(retry the run\)"):
         ingest_source(duckdb_settings, "tax_test", sources={"tax_test": tax_test_source()}, sleep=Sleeps())
@@ -333,6 +338,7 @@ def test_page_pagination_incremental_end_to_end(
     frame = data.tax_filing.sort_values("updated_at", kind="stable")
     cutoff = frame["updated_at"].iloc[len(frame) * 2 // 3]
     older, newer = frame[frame["updated_at"] < cutoff], frame[frame["updated_at"] >= cutoff]
+    monkeypatch.setenv(CHUNK_ROWS_ENV, "15")  # landed in chunks; the watermark is the latest of all of them
     with serve({"tax_filing": older}, sources=sources) as server:
         monkeypatch.setenv("AIRFLOW_CONN_BIZENV_SRC_TAX_API", server.connection_uri())
         first = ingest_source(duckdb_settings, source.name, sources=sources)
@@ -371,6 +377,7 @@ def test_cursor_pagination_end_to_end(duckdb_settings: Settings, data,
     sources = {source.name: source}
     expected = len(data.credit_record)
     assert expected > 4
+    monkeypatch.setenv(CHUNK_ROWS_ENV, "3")  # chunks cut across the cursor's pages
     with serve(data, sources=sources) as server:
         monkeypatch.setenv("AIRFLOW_CONN_BIZENV_SRC_CREDIT_API", server.connection_uri())
         summaries = ingest_source(duckdb_settings, source.name, sources=sources)

@@ -109,7 +109,7 @@ def test_a_self_signed_certificate_is_refused_at_once_with_one_line(https_server
     server, _ = https_server
     sleeps = Sleeps()
     with pytest.raises(HttpRequestRefused) as refused:
-        extract_http(tls_source(), connection(server), None, sleep=sleeps)
+        list(extract_http(tls_source(), connection(server), None, sleep=sleeps))
     message = str(refused.value)
     assert isinstance(refused.value, SourceRefused)
     assert "\n" not in message
@@ -125,7 +125,7 @@ def test_the_ingest_task_fails_without_retry_on_an_untrusted_certificate(https_s
     server, _ = https_server
 
     def ingest_through_tls(*_args, **_kwargs):
-        return extract_http(tls_source(), connection(server), None, sleep=Sleeps())
+        return list(extract_http(tls_source(), connection(server), None, sleep=Sleeps()))
 
     monkeypatch.setattr(ingest_task, "task_settings", lambda: None)
     monkeypatch.setattr(bizenv.sources, "extract_and_land", ingest_through_tls)
@@ -136,5 +136,5 @@ def test_the_ingest_task_fails_without_retry_on_an_untrusted_certificate(https_s
 def test_the_department_ca_given_as_ca_bundle_is_trusted(https_server) -> None:
     server, cert_path = https_server
     result = extract_http(tls_source(), connection(server, f"?ca_bundle={cert_path}"), None, sleep=Sleeps())
-    assert len(result.frame) == len(RECORDS)
+    assert sum(len(chunk) for chunk in result) == len(RECORDS)
     assert server.pages_served == 1

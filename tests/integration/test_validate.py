@@ -145,16 +145,20 @@ def test_data_docs_accepts_the_gx_result(rows, tmp_path: Path):
         build_data_docs("registration", run_suite("registration", rows.iloc[0:0]), tmp_path)
 
 
-def test_a_rejection_names_the_first_failing_row_and_the_commonest_failure():
-    from bizenv.ingest import _rejection_detail
+def test_a_rejection_names_the_first_failing_row_and_the_commonest_failure_over_every_chunk():
+    from bizenv.ingest import _FailureTally
 
-    failures = pd.DataFrame({
-        "source_row": [9, 4, 7, 5],
-        "field": ["region_code", "uscc", "region_code", "region_code"],
-        "rule": ["region_known", "uscc_check_char", "region_known", "region_known"],
-        "value": ["152999", "91152921MA0N0001X", "152999", "152999"],
-    })
-    assert _rejection_detail(REGISTRATION, failures) == (
+    chunks = [
+        pd.DataFrame({"source_row": [9, 7], "field": ["region_code", "region_code"],
+                      "rule": ["region_known", "region_known"], "value": ["152999", "152999"]}),
+        pd.DataFrame({"source_row": [4, 5, 5], "field": ["uscc", "region_code", "region_code"],
+                      "rule": ["uscc_check_char", "region_known", "region_known"],
+                      "value": ["91152921MA0N0001X", "152999", "152999"]}),
+    ]
+    tally = _FailureTally()
+    for failures in chunks:
+        tally.add(failures)
+    assert tally.detail(REGISTRATION) == (
         "first at row 4 field 统一社会信用代码 (uscc_check_char); most frequent: 所属区划代码 (region_known) in 3 rows")
 
 

@@ -18,3 +18,27 @@ def test_raw_batches_land_once_on_any_fsspec_root(root, tmp_path):
     assert back["name"].tolist() == ["阿拉善", "x"]
     with pytest.raises(FileExistsError, match="immutable"):
         land_raw_batch(root, "registration", "registration-b1", raw, dt.date(2024, 6, 3))
+
+
+def test_a_batch_lands_chunk_by_chunk_and_reads_back_in_chunks(tmp_path):
+    from bizenv.landing import iter_landed_batch, landed_row_count
+
+    chunks = [pd.DataFrame({"uscc": [f"{i:018d}" for i in range(start, start + size)],
+                            "source_row": range(start + 2, start + size + 2)})
+              for start, size in ((0, 3), (3, 0), (3, 4))]
+    path = land_raw_batch(str(tmp_path), "registration", "registration-b2", iter(chunks), dt.date(2024, 6, 3))
+    assert landed_row_count(path) == 7
+    back = list(iter_landed_batch(path, 2))
+    assert [len(c) for c in back] == [2, 2, 2, 1]  # never more than asked, whatever was written
+    assert pd.concat(back)["source_row"].tolist() == list(range(2, 9))
+    assert pd.concat(back)["uscc"].iloc[0] == "000000000000000000"
+
+
+def test_a_source_failing_half_way_leaves_no_landing_file(tmp_path):
+    def failing():
+        yield pd.DataFrame({"uscc": ["x"], "source_row": [2]})
+        raise ValueError("source gone")
+
+    with pytest.raises(ValueError, match="source gone"):
+        land_raw_batch(str(tmp_path), "registration", "registration-b3", failing(), dt.date(2024, 6, 3))
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]

@@ -15,12 +15,13 @@ One command from a fresh clone (docs/performance.md has the figures and what the
      order registration, tax_filing, credit_record, real_estate_case;
    - `registration_read|land|standardize|validate|merge`: the same registration ingest
      (`bizenv.ingest.ingest_file`, the production code path, nothing re-implemented) in one more
-     child into a second new warehouse, with timers around the functions it calls: read
-     (`read_department_file`, the checksum), land (the Parquet write and its read back), standardize,
-     validate (legacy-code lookup, code checks, the Great Expectations suite), merge (personal-ID
-     hashing of the stage frame, `merge_staged`, and the commit of that transaction). Their
-     peak_rss_mb is the process's high-water mark at the end of the stage (stages run in the order
-     read, land, standardize, validate, merge);
+     child into a second new warehouse, with timers around the functions it calls, summed over
+     the batch's chunks: read (`iter_department_file`, the checksum), land (the Parquet write and
+     its read back), standardize, validate (legacy-code lookup, code checks, the Great
+     Expectations suite, Data Docs), merge (personal-ID hashing of the stage frame, the COPY of
+     stage and quarantine rows, `merge_stage`, and the commit of that transaction). The stages
+     take turns chunk by chunk; a stage's peak_rss_mb is the process's high-water mark when it
+     last ran;
    - `indicators`: `bizenv indicators compute --month` (killed and recorded as timed out after
      `--stage-timeout` seconds, the report then not run); `report`: `bizenv report --month`;
 3. baselines on the same registration file (measured first, right after simulating, so that
@@ -485,13 +486,38 @@ class _StageClock:
     def wrap(self, module, name: str, step: str, rows: Callable[[tuple, object], int | None]) -> None:
         original = getattr(module, name)
 
+        total = [0]
+
         def timed(*args, **kwargs):
             started = time.perf_counter()
             value = original(*args, **kwargs)
-            self.add(step, time.perf_counter() - started, rows(args, value))
-            if name == "merge_staged":
+            counted = rows(args, value)
+            if counted is not None:
+                total[0] += counted
+            self.add(step, time.perf_counter() - started, total[0] if counted is not None else None)
+            if name == "merge_stage":
                 self.merge_commit_pending = True
             return value
+
+        setattr(module, name, timed)
+
+    def wrap_chunks(self, module, name: str, step: str) -> None:
+        """Time a function that yields a batch's chunks: each chunk's production, rows summed."""
+        original = getattr(module, name)
+
+        def timed(*args, **kwargs):
+            chunks = iter(original(*args, **kwargs))
+            rows = 0
+            while True:
+                started = time.perf_counter()
+                try:
+                    chunk = next(chunks)
+                except StopIteration:
+                    self.add(step, time.perf_counter() - started, None)
+                    return
+                rows += len(chunk)
+                self.add(step, time.perf_counter() - started, rows)
+                yield chunk
 
         setattr(module, name, timed)
 
@@ -505,17 +531,20 @@ def child_breakdown(path: Path) -> None:
     from bizenv.settings import load_settings
 
     clock = _StageClock()
-    clock.wrap(ingest, "read_department_file", "read", lambda args, value: len(value))
+    clock.wrap_chunks(ingest, "iter_department_file", "read")
     clock.wrap(ingest, "file_checksum", "read", lambda args, value: None)
-    clock.wrap(ingest, "land_raw_batch", "land", lambda args, value: len(args[3]))
-    clock.wrap(ingest, "read_landed_batch", "land", lambda args, value: len(value))
+    clock.wrap(ingest.LandingWriter, "write", "land", lambda args, value: None)
+    clock.wrap(ingest.LandingWriter, "commit", "land", lambda args, value: None)
+    clock.wrap_chunks(ingest, "iter_landed_batch", "land")
     clock.wrap(ingest, "standardize", "standardize", lambda args, value: len(args[1]))
     clock.wrap(ingest, "_resolve_legacy_codes", "validate", lambda args, value: None)
     clock.wrap(ingest, "code_checks", "validate", lambda args, value: None)
     clock.wrap(ingest, "run_suite", "validate", lambda args, value: len(args[1]))
+    clock.wrap(ingest, "publish_data_docs", "validate", lambda args, value: None)
     clock.wrap(ingest, "_stage_frame", "merge", lambda args, value: len(value))
-    clock.wrap(ingest, "merge_staged", "merge", lambda args, value: len(args[3]))
-    # the merge's transaction commits after `merge_staged` returns (on DuckDB the commit writes
+    clock.wrap(ingest, "bulk_insert", "merge", lambda args, value: None)
+    clock.wrap(ingest, "merge_stage", "merge", lambda args, value: None)
+    # the merge's transaction commits after `merge_stage` returns (on DuckDB the commit writes
     # the checkpoint, a large part of a merge): that commit is counted as merge too
     commit = Connection._commit_impl
 

@@ -5,7 +5,9 @@ A run of one configured source is three steps, the tasks of its Airflow DAG and,
 
 1. `extract_and_land`: read the stored watermark, extract what changed since (watermark minus
    the overlap window), or the new files of a drop, and land each batch as immutable raw
-   Parquet + ops.batch (status `landed`);
+   Parquet + ops.batch (status `landed`). Rows flow from the source into the landing file in
+   chunks of BIZENV_CHUNK_ROWS, never a whole batch in memory; the batch is opened once its
+   source delivered the last chunk, and a source that fails half-way lands nothing;
 2. `validate_and_merge`, once per landed batch: re-read its landing file and hand it to
    `bizenv.ingest.load_batch` (standardize, validate, quarantine, merge: the single batch code
    path); a batch that failed on an outage is re-processed from its landing file
@@ -21,9 +23,11 @@ files can read the configuration at parse time.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import itertools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -191,26 +195,54 @@ def extract_and_land(
     if source.kind == "http":
         from bizenv.sources.http import extract_http
 
-        frame = extract_http(source, connection, since, sleep=sleep).frame
+        extraction = extract_http(source, connection, since, sleep=sleep)
     else:
         from bizenv.sources.database import extract_database
 
-        frame = extract_database(source, connection, since).frame
-    if frame.empty:
-        log.info("%s: nothing changed since %s", source.name, since or "the beginning")
-        return Extraction(source.name, waiting)
+        extraction = extract_database(source, connection, since)
     from bizenv.ingest import land_batch
-    from bizenv.sources.frames import latest_change, to_dataset_frame
 
-    raw = to_dataset_frame(frame, dataset, source.columns, source.name)
-    if source.kind == "http" and source.http.pagination == "page":
-        _check_no_record_shifted(source, raw[dataset.key], raw[source.incremental_column], extraction_started)
-    mark = latest_change(raw[source.incremental_column])
-    with connect(settings) as engine:
-        landed = land_batch(settings, engine, dataset, raw, source=source.name, file_name=None, checksum=None,
-                            watermark=(since, mark))
-        _hand_over(engine, landed.batch_id)
+    with contextlib.closing(extraction):
+        chunks = _with_rows(_dataset_chunks(source, dataset, extraction, extraction_started))
+        if chunks is None:
+            log.info("%s: nothing changed since %s", source.name, since or "the beginning")
+            return Extraction(source.name, waiting)
+        # the extraction runs inside land_batch: `migrated=False` opens no connection before
+        # land_batch needs one (the schema was checked above), so an embedded DuckDB file is held
+        # no longer than land_batch holds it
+        with connect(settings, migrated=False) as engine:
+            landed = land_batch(settings, engine, dataset, chunks, source=source.name, file_name=None,
+                                checksum=None, watermark=(since, None), watermark_column=source.incremental_column)
+            _hand_over(engine, landed.batch_id)
     return Extraction(source.name, [*waiting, landed.batch_id])
+
+
+def _with_rows(chunks: Iterator) -> Iterator | None:
+    """`chunks` from the first one with rows on, or None when none has rows (nothing changed,
+    and no batch is opened)."""
+    for chunk in chunks:
+        if not chunk.empty:
+            return itertools.chain([chunk], chunks)
+    return None
+
+
+def _dataset_chunks(source: SourceConfig, dataset, frames: Iterable, extraction_started: dt.datetime) -> Iterator:
+    """The extraction's frames under the dataset's columns (frames.DatasetChunks), with the checks
+    that need every record made after the last frame and before the iteration ends: raised from
+    it, they drop what was landed of the extraction."""
+    from bizenv.sources.frames import DatasetChunks
+
+    mapping = DatasetChunks(dataset, source.columns, source.name, fields_vary=source.kind == "http")
+    paged = source.kind == "http" and source.http is not None and source.http.pagination == "page"
+    shift_check = _PageShiftCheck(source, extraction_started) if paged else None
+    for frame in frames:
+        raw = mapping.map(frame)
+        if shift_check is not None:
+            shift_check.add(raw[dataset.key], raw[source.incremental_column])
+        yield raw
+    mapping.finish()
+    if shift_check is not None:
+        shift_check.check()
 
 
 def validate_and_merge(settings: Settings, batch_id: str, *,
@@ -225,6 +257,7 @@ def validate_and_merge(settings: Settings, batch_id: str, *,
     status "rejected" (its dropped file goes to the archive's `rejected/`)."""
     from bizenv.batches import reload_batch, worker_identity
     from bizenv.ingest import DEFAULT_MAX_BAD_SHARE, LandedBatch, load_batch
+    from bizenv.landing import landed_row_count
     from bizenv.warehouse import connect, query_df, run_sql
 
     with connect(settings) as engine:
@@ -237,7 +270,7 @@ def validate_and_merge(settings: Settings, batch_id: str, *,
         max_bad_share = source.max_bad_share if source is not None else None
         if taken:
             landed = LandedBatch(batch_id, batch["dataset"], batch["landing_path"],
-                                 batch["file_name"] or batch["source"], _landed_rows(batch["landing_path"]))
+                                 batch["file_name"] or batch["source"], landed_row_count(batch["landing_path"]))
             summary = load_batch(settings, engine, landed,
                                  max_bad_share=DEFAULT_MAX_BAD_SHARE if max_bad_share is None else max_bad_share)
     if not taken:
@@ -298,35 +331,43 @@ def _hand_over(engine: Engine, batch_id: str) -> None:
         run_sql(conn, "ops/hand_over_landed_batch.sql", {"batch_id": batch_id})
 
 
-def _landed_rows(path: str) -> int:
-    """The row count of a landing file, from its Parquet footer (the rows are read once, by
-    load_batch)."""
-    import fsspec
-    import pyarrow.parquet as pq
-
-    fs, fs_path = fsspec.core.url_to_fs(path)
-    with fs.open(fs_path, "rb") as handle:
-        return pq.ParquetFile(handle).metadata.num_rows
-
-
-def _check_no_record_shifted(source: SourceConfig, keys, changed, extraction_started: dt.datetime) -> None:
+class _PageShiftCheck:
     """Page numbers are offsets: a record updated while the pages are read moves to the end of
     the result, is read twice, and pushes the record after it back onto a page already read,
     which is then never read, with the totals still adding up. The trace is a key read twice
     with one copy changed after the extraction began. (A key delivered twice otherwise is a
-    data defect the batch handles: a duplicate, or a conflict that is quarantined.)"""
-    from bizenv.sources.http import HttpSourceError
-    from bizenv.standardize import parse_timestamps
+    data defect the batch handles: a duplicate, or a conflict that is quarantined.)
 
-    keyed = keys.notna() & (keys != "")
-    changed_meanwhile = (parse_timestamps(changed) >= extraction_started).fillna(False).astype(bool)
-    shifted = keys[keyed & changed_meanwhile]
-    repeated = shifted[shifted.isin(keys[keyed & ~changed_meanwhile])]
-    if not repeated.empty:
-        raise HttpSourceError(
-            f"{source.name}: record {repeated.iloc[0]} came on two pages ({len(repeated)} repeated): records "
-            "changed during the page-by-page extraction and others may have been skipped; nothing loaded "
-            "(retry the run)")
+    Fed chunk by chunk, it keeps the keys only, and checks once the last page is in."""
+
+    def __init__(self, source: SourceConfig, extraction_started: dt.datetime) -> None:
+        self.source = source
+        self.extraction_started = extraction_started
+        self._unchanged: list = []  # keys of records not changed since the extraction began
+        self._changed_meanwhile: list = []
+
+    def add(self, keys, changed) -> None:
+        from bizenv.standardize import parse_timestamps
+
+        keyed = keys.notna() & (keys != "")
+        meanwhile = (parse_timestamps(changed) >= self.extraction_started).fillna(False).astype(bool)
+        self._unchanged.append(keys[keyed & ~meanwhile])
+        self._changed_meanwhile.append(keys[keyed & meanwhile])
+
+    def check(self) -> None:
+        import pandas as pd
+
+        from bizenv.sources.http import HttpSourceError
+
+        shifted = pd.concat(self._changed_meanwhile, ignore_index=True) if self._changed_meanwhile else None
+        if shifted is None or shifted.empty:
+            return
+        repeated = shifted[shifted.isin(pd.concat(self._unchanged, ignore_index=True))]
+        if not repeated.empty:
+            raise HttpSourceError(
+                f"{self.source.name}: record {repeated.iloc[0]} came on two pages ({len(repeated)} repeated): "
+                "records changed during the page-by-page extraction and others may have been skipped; nothing "
+                "loaded (retry the run)")
 
 
 def _land_drop(settings: Settings, source: SourceConfig, dataset) -> tuple[list[str], str]:
@@ -363,9 +404,9 @@ def _land_drop_file(settings: Settings, engine: Engine, source: SourceConfig, da
     """Land one dropped file and archive it (its rows are in the landing zone now); returns the
     batch id, or None for a re-delivered or unreadable file."""
     from bizenv.ingest import land_batch
-    from bizenv.sources.drop import archive, load_drop_file, read_drop_frame
+    from bizenv.settings import chunk_rows
+    from bizenv.sources.drop import archive, load_drop_file, read_drop_chunks
     from bizenv.sources.files import BatchRejected
-    from bizenv.sources.frames import latest_change
     from bizenv.warehouse import query_df
 
     suffix = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
@@ -380,15 +421,16 @@ def _land_drop_file(settings: Settings, engine: Engine, source: SourceConfig, da
             log.warning("%s: %s has the same content as %s (batch %s): not loaded again; moved to %s",
                         source.name, drop.name, first_name, batch_id, moved)
             return None
-        raw = read_drop_frame(drop, source, dataset)
+        # the file is read while it is landed: a chunk that cannot be read raises from within
+        # land_batch, which then keeps nothing and opens no batch
+        landed = land_batch(settings, engine, dataset, read_drop_chunks(drop, source, dataset, chunk_rows()),
+                            source=source.name, file_name=drop.name, checksum=drop.checksum,
+                            watermark=(None, None), watermark_column=source.incremental_column)
     except BatchRejected as error:
         moved = archive(path, archive_dir / "rejected", suffix)
         log.error("%s: %s; moved to %s", source.name, error, moved)
         unreadable.append(str(error))
         return None
-    mark = latest_change(raw[source.incremental_column])
-    landed = land_batch(settings, engine, dataset, raw, source=source.name, file_name=drop.name,
-                        checksum=drop.checksum, watermark=(None, mark))
     # archived before the hand-over: a landed batch's file is never picked up a second time
     archive(path, archive_dir, landed.batch_id)
     _hand_over(engine, landed.batch_id)
@@ -400,10 +442,10 @@ def _set_aside_rejected_file(settings: Settings, source: SourceConfig, batch_id:
     """Move the archived file of a batch rejected for its content into the archive's `rejected/`,
     beside the unreadable ones, for the department's corrected delivery. The file is recognised
     by its name (as archived under this batch) and its checksum, never by name alone."""
-    import hashlib
     from pathlib import Path
 
     from bizenv.sources.drop import archive
+    from bizenv.sources.files import file_checksum
 
     assert source.file_drop is not None
     _, archive_dir = source.file_drop.resolve(settings.data_dir)
@@ -411,7 +453,7 @@ def _set_aside_rejected_file(settings: Settings, source: SourceConfig, batch_id:
     for candidate in (archive_dir / f"{name.stem}.{batch_id}{name.suffix}", archive_dir / file_name):
         if not candidate.is_file():
             continue
-        if checksum is not None and hashlib.sha256(candidate.read_bytes()).hexdigest() != checksum:
+        if checksum is not None and file_checksum(candidate) != checksum:
             continue
         moved = archive(candidate, archive_dir / "rejected", batch_id)
         log.error("%s: batch %s (%s) rejected; the file is in %s", source.name, batch_id, file_name, moved)

@@ -16,9 +16,11 @@ source's old time. With `min_age_seconds`, files modified too recently also wait
 
 Each file is claimed before it is read (a lock file `.<file>.bizenv-claim` held with flock, so a
 crashed run leaves no stale claim), so two runs over the same directory never take the same
-file: the later one skips it with one line. Each file is read once into memory; its SHA-256 is
-the batch checksum, so a re-delivered file (the same bytes under any name) is recognised against
-the loaded batches in ops.batch and not loaded twice. Processed files move to the archive.
+file: the later one skips it with one line. A file's SHA-256 (read in blocks, the file is never
+held whole in memory) is the batch checksum, so a re-delivered file (the same bytes under any
+name) is recognised against the loaded batches in ops.batch and not loaded twice; its rows are
+then read chunk by chunk, and a file that changes in between is refused rather than loaded under
+another content's checksum. Processed files move to the archive.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import fnmatch
-import hashlib
 import logging
 import os
 import shutil
@@ -42,8 +43,7 @@ from bizenv.codes import masked_file_name
 from bizenv.datasets import Dataset
 from bizenv.settings import env_number
 from bizenv.sources.config import FileDropOptions, SourceConfig, SourceRefused
-from bizenv.sources.files import BatchRejected, read_table
-from bizenv.sources.frames import to_dataset_frame
+from bizenv.sources.files import BatchRejected, file_checksum, iter_department_file
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +66,27 @@ class DropRejected(SourceRefused, BatchRejected):
 @dataclass(frozen=True)
 class DropFile:
     path: Path  # as found in the drop directory (what gets archived)
-    data: bytes
-    checksum: str
+    checksum: str  # SHA-256 of its content: the batch checksum
+    stamp: tuple[int, int, int]  # size, modification time and inode while the checksum was taken
 
     @property
     def name(self) -> str:
         return masked_file_name(self.path.name)
+
+    def refuse_if_changed(self) -> None:
+        """The checksum stands for the rows read only while the file stays as it was."""
+        try:
+            current = _stamp(self.path)
+        except OSError as error:
+            raise BatchRejected(f"{self.name}: cannot read file ({error.strerror or error})") from None
+        if current != self.stamp:
+            raise BatchRejected(f"{self.name}: the file changed while it was being read; nothing loaded, "
+                                "deliver it again")
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    status = path.stat()
+    return status.st_size, status.st_mtime_ns, status.st_ino
 
 
 def _matches(name: str, patterns: tuple[str, ...]) -> bool:
@@ -208,7 +223,7 @@ def claimed(path: Path) -> Iterator[bool]:
 
 
 def load_drop_file(path: Path) -> DropFile:
-    """The file's bytes, read once (the checksum and the parsed rows come from the same bytes)."""
+    """The file and its checksum, read in blocks (`read_drop_chunks` reads its rows)."""
     root = path.parent.resolve()
     try:
         resolved = path.resolve(strict=True)
@@ -217,15 +232,23 @@ def load_drop_file(path: Path) -> DropFile:
     if not resolved.is_relative_to(root):
         raise BatchRejected(f"{masked_file_name(path.name)}: resolves outside the drop directory")
     try:
-        data = resolved.read_bytes()
+        stamp = _stamp(resolved)
+        checksum = file_checksum(resolved)
     except OSError as error:
         raise BatchRejected(f"{masked_file_name(path.name)}: cannot read file ({error.strerror or error})") from None
-    return DropFile(path=path, data=data, checksum=hashlib.sha256(data).hexdigest())
+    drop = DropFile(path=path, checksum=checksum, stamp=stamp)
+    drop.refuse_if_changed()
+    return drop
 
 
-def read_drop_frame(drop: DropFile, source: SourceConfig, dataset: Dataset) -> pd.DataFrame:
-    """The file's rows as text under the dataset's column names, plus `source_row`."""
-    return to_dataset_frame(read_table(drop.data, drop.name, source.encoding), dataset, source.columns, drop.name)
+def read_drop_chunks(drop: DropFile, source: SourceConfig, dataset: Dataset, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """The file's rows as text under the dataset's column names, plus `source_row`, at most
+    `chunk_rows` a chunk (`iter_department_file` with the source's encoding and field mapping).
+    A file that changed since its checksum was taken is refused, before the first chunk or
+    after the last."""
+    drop.refuse_if_changed()
+    yield from iter_department_file(drop.path, dataset, chunk_rows, encoding=source.encoding, columns=source.columns)
+    drop.refuse_if_changed()
 
 
 def archive(path: Path, archive_dir: Path, suffix: str) -> Path:

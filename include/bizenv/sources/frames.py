@@ -1,19 +1,24 @@
-"""Shared by the connectors: department values as text, department fields to dataset columns,
-and the latest change time of a batch (its watermark)."""
+"""Shared by the connectors: department values as text, department fields to dataset columns
+(a whole frame, or an extraction chunk by chunk), and the latest change time of a batch (its
+watermark)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import decimal
 import json
-from collections.abc import Iterable, Mapping
+import logging
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import pandas as pd
 
 from bizenv.datasets import Dataset
-from bizenv.sources.files import map_columns
+from bizenv.sources.files import BatchRejected, _header_key, map_columns
 from bizenv.standardize import LOCAL_TIMEZONE, latest_plausible_change, parse_timestamps
+
+log = logging.getLogger(__name__)
 
 
 def to_text(value: Any, encoding: str = "utf-8") -> str:
@@ -73,6 +78,82 @@ def to_dataset_frame(frame: pd.DataFrame, dataset: Dataset, columns: Mapping[str
     return map_columns(renamed, dataset, origin, delivered)
 
 
+class DatasetChunks:
+    """Maps the chunks of one extraction to dataset columns as `to_dataset_frame` maps a whole
+    frame, so that the chunks put together are the frame it would have given: a department
+    field lands in the same column in every chunk, a column that no field of a chunk names is
+    '' in that chunk, and `source_row` counts on across chunks (the first record is row 2).
+
+    Two fields naming one column refuse the extraction in the chunk where the second appears.
+    A required column no field names refuses it too: at once when every chunk has the same
+    fields (a database cursor), after the last chunk (`finish`) when the fields vary by chunk
+    (`fields_vary`: JSON records may leave out a field, an empty one say, on a whole page)."""
+
+    def __init__(self, dataset: Dataset, columns: Mapping[str, str], origin: str, *,
+                 fields_vary: bool = False) -> None:
+        self.dataset = dataset
+        self.columns = columns
+        self.origin = origin
+        self.fields_vary = fields_vary
+        self.rows = 0
+        self._aliases = {_header_key(alias): column for alias, column in dataset.header_aliases().items()}
+        self._delivering: dict[str, str] = {}  # dataset column -> the department field it comes from
+        self._outside_contract: set[str] = set()
+
+    def map(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """One chunk (text columns under department field names) under the dataset's columns,
+        plus `source_row`."""
+        positions = self._resolve([str(field) for field in frame.columns])
+        if not self.fields_vary:
+            self._require_columns()
+        frame = frame.reset_index(drop=True)
+        out = pd.DataFrame(index=frame.index)
+        for column in self.dataset.column_names:
+            out[column] = frame.iloc[:, positions[column]].astype(str) if column in positions else ""
+        out["source_row"] = range(self.rows + 2, self.rows + 2 + len(out))
+        self.rows += len(out)
+        return out
+
+    def finish(self) -> None:
+        """After the last chunk: refuse an extraction with rows but without a required column.
+        (Without rows nothing is landed, and nothing is refused: as with a whole empty frame.)"""
+        if self.rows:
+            self._require_columns()
+
+    def _resolve(self, fields: list[str]) -> dict[str, int]:
+        """Dataset column -> its position among `fields`, for the columns they deliver."""
+        positions: dict[str, int] = {}
+        unmapped = []
+        for position, field in enumerate(fields):
+            column = self._aliases.get(_header_key(self.columns.get(field, field)))
+            if column is None:
+                if field not in self._outside_contract:
+                    self._outside_contract.add(field)
+                    unmapped.append(field)
+                continue
+            earlier = self._delivering.setdefault(column, field)
+            if earlier != field or column in positions:
+                raise BatchRejected(
+                    f"{self.origin}: headers {earlier!r} and {field!r} both name column "
+                    f"{self.dataset.column(column).header_zh}({column}); deliver one of them")
+            positions[column] = position
+        if unmapped:
+            log.warning("%s: columns outside the %s contract are not loaded: %s", self.origin, self.dataset.name,
+                        ", ".join(_shown_field(field) for field in unmapped))
+        return positions
+
+    def _require_columns(self) -> None:
+        missing = [c for c in self.dataset.required if c not in self._delivering]
+        if missing:
+            described = ", ".join(f"{self.dataset.column(c).header_zh}({c})" for c in missing)
+            raise BatchRejected(f"{self.origin}: missing required column(s) {described}")
+
+
+def _shown_field(field: str) -> str:
+    """A field name as logged: a department may key fields by a resident ID."""
+    return re.sub(r"\d", "*", field) if len(re.findall(r"\d", field)) >= 15 else field
+
+
 def latest_change(values: pd.Series, now: dt.datetime | None = None) -> dt.datetime | None:
     """The batch's watermark: the latest readable change time, never later than now (a
     future-dated row must not make the next runs skip what arrives meanwhile). Times beyond
@@ -84,3 +165,19 @@ def latest_change(values: pd.Series, now: dt.datetime | None = None) -> dt.datet
         return None
     latest = parsed.max().to_pydatetime().replace(microsecond=0)
     return min(latest, now)
+
+
+class FrameStream:
+    """An extraction read as it is iterated: subclasses set `_chunks`, the generator of its
+    frames. `close` ends it early and lets go of what the generator holds."""
+
+    _chunks: Iterator[pd.DataFrame]
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        return self
+
+    def __next__(self) -> pd.DataFrame:
+        return next(self._chunks)
+
+    def close(self) -> None:
+        self._chunks.close()

@@ -1,7 +1,10 @@
 """Department REST APIs: page/size or cursor pagination, bearer token, retries with backoff.
 
-All pages are collected and checked before anything is returned, so a truncated or malformed
-page fails the whole extraction and nothing half-read ever reaches landing or the warehouse.
+Pages are read as the extraction is iterated and handed on in chunks of BIZENV_CHUNK_ROWS
+records, so memory stays bounded whatever the result's size. Every page is checked as it
+arrives and the counts after the last one, before the iteration ends: a truncated or malformed
+page raises from it, which drops whatever was landed of it, so nothing half-read ever becomes
+a batch or reaches the warehouse.
 
 Retried (bounded by `max_attempts`, exponential backoff with jitter): HTTP 5xx, 429 (waiting
 at least its Retry-After), connection errors, timeouts, a page not complete within its
@@ -32,7 +35,7 @@ import ssl
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +46,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from bizenv.sources.config import Connection, HttpOptions, SourceConfig, SourceError, SourceRefused
-from bizenv.sources.frames import records_to_frame
+from bizenv.sources.frames import FrameStream, records_to_frame
 
 log = logging.getLogger(__name__)
 
@@ -202,13 +205,6 @@ def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> floa
     return max(0.0, (when - (now or dt.datetime.now(dt.UTC))).total_seconds())
 
 
-@dataclass
-class HttpExtraction:
-    frame: pd.DataFrame
-    pages: int
-    requests: int
-
-
 class HttpExtractor:
     def __init__(self, source: SourceConfig, connection: Connection, *,
                  sleep: Callable[[float], None] | None = None, rng: random.Random | None = None,
@@ -233,6 +229,8 @@ class HttpExtractor:
                                   "(set its password or extra 'token')")
         self.session.headers.update({"Authorization": f"Bearer {token}", "Accept": "application/json"})
         self.requests = 0
+        self.pages = 0
+        self.records = 0
 
     def _fail(self, message: str) -> HttpSourceError:
         return HttpSourceError(f"{self.source.name}: {message}")
@@ -317,74 +315,132 @@ class HttpExtractor:
             raise self._fail(f"{label} has no valid '{key}' (got {value!r}); nothing loaded")
         return value
 
-    def extract(self, since: dt.datetime | None) -> HttpExtraction:
-        """Every record changed since `since` (all of them when None)."""
+    def page_records(self, since: dt.datetime | None) -> Iterator[list[dict[str, Any]]]:
+        """The records of each page changed since `since` (all of them when None), as the pages
+        arrive. A page that breaks the pagination (totals that change or do not add up, a short
+        page, a missing or repeated cursor) raises when it is read, a count that does not add up
+        at the end raises after the last page: in every case before the iteration ends."""
         options = self.options
         params: dict[str, Any] = {options.size_param: options.page_size}
         if since is not None:
             params[options.since_param] = since.strftime(options.since_format)
-        records: list[dict[str, Any]] = []
-        pages = 0
-        if options.pagination == "page":
-            total: int | None = None
-            page = 1
-            while True:
-                label = f"page {page}"
-                body = self.get_page({**params, options.page_param: page}, label)
-                pages += 1
-                items = body[options.items_field]
-                declared = self._int_field(body, options.total_field, label)
-                if total is None:
-                    total = declared
-                elif declared != total:
-                    raise self._fail(f"{label} declares total {declared}, page 1 declared {total}: the "
-                                     "source changed during extraction; nothing loaded (retry the run)")
-                size = body.get(options.size_param, options.page_size)
-                size = size if isinstance(size, int) and size > 0 else options.page_size
-                records.extend(items)
-                if len(records) >= total:
-                    if len(records) > total:
-                        raise self._fail(f"{len(records)} records received but total is {total}; "
-                                         "nothing loaded")
-                    break
-                if len(items) < size:
-                    raise self._fail(f"{label} holds {len(items)} records, fewer than the page size {size}, "
-                                     f"but only {len(records)} of {total} were received: truncated; "
+        return self._numbered_pages(params) if options.pagination == "page" else self._cursor_pages(params)
+
+    def _numbered_pages(self, params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+        options = self.options
+        total: int | None = None
+        page = 1
+        while True:
+            label = f"page {page}"
+            body = self.get_page({**params, options.page_param: page}, label)
+            self.pages += 1
+            items = body[options.items_field]
+            declared = self._int_field(body, options.total_field, label)
+            if total is None:
+                total = declared
+            elif declared != total:
+                raise self._fail(f"{label} declares total {declared}, page 1 declared {total}: the "
+                                 "source changed during extraction; nothing loaded (retry the run)")
+            size = body.get(options.size_param, options.page_size)
+            size = size if isinstance(size, int) and size > 0 else options.page_size
+            self.records += len(items)
+            if self.records >= total:
+                if self.records > total:
+                    raise self._fail(f"{self.records} records received but total is {total}; "
                                      "nothing loaded")
-                page += 1
-                if pages >= options.max_pages:
-                    raise self._fail(f"more than {options.max_pages} pages; nothing loaded")
-        else:
-            cursor: str | None = None
-            expected: int | None = None
-            while True:
-                label = f"page {pages + 1}" + (f" (cursor {cursor[:24]})" if cursor else "")
-                body = self.get_page({**params, **({options.cursor_param: cursor} if cursor else {})}, label)
-                pages += 1
-                if options.next_field not in body:
-                    raise self._fail(f"{label} has no '{options.next_field}' field; nothing loaded")
-                records.extend(body[options.items_field])
-                if options.total_field in body and body[options.total_field] is not None:
-                    expected = self._int_field(body, options.total_field, label)
-                following = body[options.next_field]
-                if following in (None, ""):
-                    break
-                if not isinstance(following, str):
-                    raise self._fail(f"{label}: '{options.next_field}' is not a string; nothing loaded")
-                if not body[options.items_field]:
-                    raise self._fail(f"{label} is empty but names a next cursor; nothing loaded")
-                if following == cursor:
-                    raise self._fail(f"{label} repeats its own cursor; nothing loaded")
-                cursor = following
-                if pages >= options.max_pages:
-                    raise self._fail(f"more than {options.max_pages} pages; nothing loaded")
-            if expected is not None and len(records) != expected:
-                raise self._fail(f"{len(records)} records received but total is {expected}: truncated; "
+                yield items
+                return
+            if len(items) < size:
+                raise self._fail(f"{label} holds {len(items)} records, fewer than the page size {size}, "
+                                 f"but only {self.records} of {total} were received: truncated; "
                                  "nothing loaded")
-        frame = records_to_frame(records, "utf-8" if self.source.encoding == "auto" else self.source.encoding)
-        log.info("%s: %d records in %d page(s), %d request(s)", self.source.name, len(frame), pages,
+            yield items
+            page += 1
+            if self.pages >= options.max_pages:
+                raise self._fail(f"more than {options.max_pages} pages; nothing loaded")
+
+    def _cursor_pages(self, params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+        options = self.options
+        cursor: str | None = None
+        expected: int | None = None
+        while True:
+            label = f"page {self.pages + 1}" + (f" (cursor {cursor[:24]})" if cursor else "")
+            body = self.get_page({**params, **({options.cursor_param: cursor} if cursor else {})}, label)
+            self.pages += 1
+            if options.next_field not in body:
+                raise self._fail(f"{label} has no '{options.next_field}' field; nothing loaded")
+            items = body[options.items_field]
+            self.records += len(items)
+            if options.total_field in body and body[options.total_field] is not None:
+                expected = self._int_field(body, options.total_field, label)
+            following = body[options.next_field]
+            if following in (None, ""):
+                if expected is not None and self.records != expected:
+                    raise self._fail(f"{self.records} records received but total is {expected}: truncated; "
+                                     "nothing loaded")
+                yield items
+                return
+            if not isinstance(following, str):
+                raise self._fail(f"{label}: '{options.next_field}' is not a string; nothing loaded")
+            if not items:
+                raise self._fail(f"{label} is empty but names a next cursor; nothing loaded")
+            if following == cursor:
+                raise self._fail(f"{label} repeats its own cursor; nothing loaded")
+            yield items
+            cursor = following
+            if self.pages >= options.max_pages:
+                raise self._fail(f"more than {options.max_pages} pages; nothing loaded")
+
+    def chunks(self, since: dt.datetime | None, chunk_rows: int) -> Iterator[pd.DataFrame]:
+        """The records of `page_records` as frames of text columns (department field names), each of
+        `chunk_rows` records but the last, each handed on as soon as its records are in: no more
+        than a chunk and a page of records are held at a time."""
+        encoding = "utf-8" if self.source.encoding == "auto" else self.source.encoding
+        pending: list[dict[str, Any]] = []
+        for items in self.page_records(since):
+            pending.extend(items)
+            while len(pending) >= chunk_rows:
+                yield records_to_frame(pending[:chunk_rows], encoding)
+                del pending[:chunk_rows]
+        if pending:
+            yield records_to_frame(pending, encoding)
+        log.info("%s: %d records in %d page(s), %d request(s)", self.source.name, self.records, self.pages,
                  self.requests)
-        return HttpExtraction(frame=frame, pages=pages, requests=self.requests)
+
+
+class HttpExtraction(FrameStream):
+    """An extraction that reads as it is iterated: the frames of `HttpExtractor.chunks`. Every
+    check of the pagination raises from the iteration, before it ends, so that whatever took
+    the frames so far (a landing file) is dropped and nothing of the extraction is kept.
+    `pages`, `requests` and `records` count what was read so far; `close` ends it early."""
+
+    def __init__(self, extractor: HttpExtractor, since: dt.datetime | None, chunk_rows: int) -> None:
+        if chunk_rows < 1:
+            raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
+        self._extractor = extractor
+        self._chunks = self._read(since, chunk_rows)
+
+    def _read(self, since: dt.datetime | None, chunk_rows: int) -> Iterator[pd.DataFrame]:
+        try:
+            yield from self._extractor.chunks(since, chunk_rows)
+        finally:
+            self._extractor.session.close()
+
+    @property
+    def pages(self) -> int:
+        return self._extractor.pages
+
+    @property
+    def requests(self) -> int:
+        return self._extractor.requests
+
+    @property
+    def records(self) -> int:
+        return self._extractor.records
+
+    def close(self) -> None:
+        super().close()
+        self._extractor.session.close()  # when it was never iterated, `_read` never started
 
 
 def _describe_error(error: Exception) -> str:
@@ -396,10 +452,12 @@ def _describe_error(error: Exception) -> str:
 
 
 def extract_http(source: SourceConfig, connection: Connection, since: dt.datetime | None, *,
-                 sleep: Callable[[float], None] | None = None,
-                 rng: random.Random | None = None) -> HttpExtraction:
+                 sleep: Callable[[float], None] | None = None, rng: random.Random | None = None,
+                 chunk_rows: int | None = None) -> HttpExtraction:
+    """The records changed since `since`, read page by page as the result is iterated, in
+    frames of `chunk_rows` records (default: BIZENV_CHUNK_ROWS). A connection without a token is
+    refused here; everything else the API answers, when the pages are read."""
+    from bizenv.settings import chunk_rows as default_chunk_rows
+
     extractor = HttpExtractor(source, connection, sleep=sleep, rng=rng)
-    try:
-        return extractor.extract(since)
-    finally:
-        extractor.session.close()
+    return HttpExtraction(extractor, since, default_chunk_rows() if chunk_rows is None else chunk_rows)
