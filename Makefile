@@ -47,7 +47,7 @@ test-fast: install
 # read_csv + to_sql and COPY (docs/performance.md); a few minutes on a 2-core machine (an indicators
 # stage still running after 5 minutes is killed and recorded as timed out)
 bench: install
-	$(BIN)/bizenv bench --entities 100000 --stage-timeout 300 --json var/bench/bench-100000.json
+	$(BIN)/bizenv bench --entities 100000 --stage-timeout 300 --memory-rows 200000,2000000 --json var/bench/bench-100000.json
 
 # the warm in-process timings of standardize + validate and of the merge (docs/benchmarks.md)
 bench-stages: install

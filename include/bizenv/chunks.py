@@ -1,9 +1,10 @@
 """What a batch processed chunk by chunk must still see whole: rows repeated anywhere in it, and
 keys that two of its rows claim (docs/performance.md).
 
-Both remember 128 bits per row (two independent 64-bit hashes of the values), never the rows:
-memory grows by 16 bytes a row however wide the rows are. The hashes are kept as sorted runs
-merged like a log-structured tree, so a chunk is looked up in O(log) runs by binary search.
+Both remember 128 bits per row (two independent 64-bit hashes of the values; the key claims a
+row number too), never the rows: memory grows by 16 (20) bytes a row however wide the rows are.
+The hashes are kept as sorted runs, merged like a log-structured tree up to a million rows a
+run, and a chunk is looked up in each run by binary search.
 """
 
 from __future__ import annotations
@@ -47,34 +48,45 @@ def row_hashes(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return result[0], result[1]
 
 
+# Runs are merged until they hold this many rows: bigger merges would cost more memory in
+# temporary copies (a merge copies both runs) than the lookups they save.
+MERGED_RUN_ROWS = 1 << 18
+
+
 class _Runs:
-    """Sorted runs of (first hash, second hash, payload)."""
+    """Sorted runs of (first hash, second hash[, payload])."""
 
-    def __init__(self) -> None:
-        self.runs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    def __init__(self, payload: type | None = None) -> None:
+        self.payload = payload
+        self.runs: list[tuple[np.ndarray, ...]] = []
 
-    def find(self, first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def find(self, first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """For each (first, second): whether it is held, and the payload held with it."""
         found = np.zeros(len(first), dtype=bool)
-        payload = np.zeros(len(first), dtype=np.int64)
-        for run_first, run_second, run_payload in self.runs:
+        payload = np.zeros(len(first), dtype=self.payload) if self.payload is not None else None
+        for run in self.runs:
+            run_first, run_second = run[0], run[1]
             at = np.searchsorted(run_first, first)
             inside = at < len(run_first)
             at = np.where(inside, at, 0)
             # equal first hashes of different rows are a 2^-64 event; the second hash tells them apart
             hit = inside & (run_first[at] == first) & (run_second[at] == second) & ~found
-            payload[hit] = run_payload[at[hit]]
+            if payload is not None:
+                payload[hit] = run[2][at[hit]]
             found |= hit
         return found, payload
 
-    def add(self, first: np.ndarray, second: np.ndarray, payload: np.ndarray) -> None:
+    def add(self, first: np.ndarray, second: np.ndarray, payload: np.ndarray | None = None) -> None:
         if not len(first):
             return
         order = np.argsort(first, kind="stable")
-        self.runs.append((first[order], second[order], payload[order]))
-        while len(self.runs) > 1 and len(self.runs[-2][0]) <= len(self.runs[-1][0]):
+        parts = (first, second) if self.payload is None else (first, second, payload.astype(self.payload))
+        self.runs.append(tuple(part[order] for part in parts))
+        while (len(self.runs) > 1 and len(self.runs[-2][0]) <= len(self.runs[-1][0])
+               and len(self.runs[-2][0]) + len(self.runs[-1][0]) <= MERGED_RUN_ROWS):
             newer, older = self.runs.pop(), self.runs.pop()
             merged = [np.concatenate([a, b]) for a, b in zip(older, newer, strict=True)]
+            del newer, older
             order = np.argsort(merged[0], kind="stable")
             self.runs.append(tuple(part[order] for part in merged))
 
@@ -95,7 +107,7 @@ class SeenRows:
         within = pd.DataFrame({"first": first, "second": second}).duplicated(keep="first").to_numpy()
         repeated = earlier | within
         new = ~repeated
-        self._runs.add(first[new], second[new], np.zeros(int(new.sum()), dtype=np.int64))
+        self._runs.add(first[new], second[new])
         return repeated
 
     def __len__(self) -> int:
@@ -110,7 +122,7 @@ class KeyClaims:
 
     def __init__(self, columns: list[str]) -> None:
         self.columns = columns
-        self._runs = _Runs()
+        self._runs = _Runs(payload=np.int32)  # a source row: a file's row number fits
 
     def conflicts(self, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Claim the keys of `rows` (with `source_row`): returns the source rows of this chunk
@@ -122,4 +134,4 @@ class KeyClaims:
         earlier, earlier_rows = self._runs.find(first, second)
         unclaimed = ~earlier & ~pd.DataFrame({"first": first, "second": second}).duplicated().to_numpy()
         self._runs.add(first[unclaimed], second[unclaimed], source_rows[unclaimed])
-        return source_rows[earlier], np.unique(earlier_rows[earlier])
+        return source_rows[earlier], np.unique(earlier_rows[earlier]).astype(np.int64)

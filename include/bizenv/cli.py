@@ -391,8 +391,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from bizenv.simulator.bench import run_bench
 
     run_bench(args.entities, args.months, args.month, args.postgres,
-              Path(args.json) if args.json else None, argv=sys.argv[2:], stage_timeout=args.stage_timeout)
+              Path(args.json) if args.json else None, argv=sys.argv[2:], stage_timeout=args.stage_timeout,
+              memory_rows=args.memory_rows)
     return 0
+
+
+def _row_counts(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of row counts") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give one or more row counts of at least 1")
+    return counts
 
 
 def _examples(*lines: str) -> str:
@@ -710,6 +721,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="admin URL; a database is created and dropped per run ('' for DuckDB only, no ratios; "
                        "default $BIZENV_TEST_POSTGRES_URL or the local server)")
     bench.add_argument("--json", metavar="FILE", help="also write every figure to FILE")
+    bench.add_argument("--memory-rows", type=_row_counts, default=None, metavar="N,N",
+                       help="also ingest a tax-filing file of each many rows (made from the simulated one) into a "
+                       "new warehouse and print its peak RSS, e.g. 200000,2000000 (default: not measured)")
     bench.add_argument("--stage-timeout", type=int, default=0, metavar="SECONDS",
                        help="kill an indicators stage running longer and record it as timed out (default: no limit)")
     bench.set_defaults(func=cmd_bench)

@@ -438,10 +438,17 @@ class _Crosswalk:
         return self._mapping
 
 
+def _as_text(raw: pd.DataFrame) -> pd.DataFrame:
+    """The landed text columns with '' for a missing value, kept as Arrow strings: Python string
+    objects would cost several times the memory of the chunk (docs/performance.md)."""
+    return raw.astype({c: pd.StringDtype("pyarrow") for c in raw.columns if c != "source_row"}).fillna(
+        {c: "" for c in raw.columns if c != "source_row"})
+
+
 def _check_chunk(dataset: Dataset, raw: pd.DataFrame, seen: SeenRows | None, crosswalk: _Crosswalk) -> _CheckedChunk:
     """Standardize and validate one chunk: the first occurrence of each row (in the batch, with
     `seen`) and every failure of those rows, validation suite included."""
-    raw = raw.astype({c: object for c in raw.columns if c != "source_row"}).fillna("")
+    raw = _as_text(raw)
     typed = standardize(dataset, raw)
     rows = typed.rows
     content = [c for c in rows.columns if c != "source_row"]
@@ -503,13 +510,15 @@ def _process(
     claims = KeyClaims(key_columns)
     extracted = duplicates = unique = staged_count = 0
     bad_rows: list[np.ndarray] = []
-    staged_rows: list[np.ndarray] = []
     late: list[np.ndarray] = []
     results: list[pd.DataFrame] = []
     last_gx_result = None
     tally = _FailureTally()
     with engine.begin() as conn:
-        lock_merge(conn, dataset.name)  # before anything reads core or quarantine (bizenv.locks)
+        # the chunks are checked, quarantined and staged before the dataset's merge lock is taken
+        # (in the rejection below, or by merge_stage): what a concurrent merge of the dataset
+        # writes is read only after it, so batches still end as if loaded one after the other, in
+        # the order they take the lock, and the slow part of two batches runs side by side
         run_sql(conn, f"merge/{dataset.name}/clear_stage.sql", {"batch_id": batch_id})
         crosswalk = _Crosswalk(conn)
         for raw in raw_chunks:
@@ -532,14 +541,12 @@ def _process(
                         _quarantine_frame(dataset, batch_id, checked.raw, checked.rows, checked.failures, now))
             good = checked.rows[~checked.rows["source_row"].isin(chunk_bad)]
             bulk_insert(conn, f"ops.stage_{dataset.name}", _stage_frame(dataset, batch_id, good, pii_key))
-            staged_rows.append(good["source_row"].to_numpy(np.int64))
             staged_count += len(good)
         if late:
             late_rows = np.unique(np.concatenate(late))
             withdrawn = _requarantine(conn, dataset, batch_id, landing, late_rows, now, crosswalk, tally)
             bad_rows.append(late_rows)
             staged_count -= withdrawn
-            staged_rows = [np.setdiff1d(np.concatenate(staged_rows), late_rows)]
         bad = np.unique(np.concatenate(bad_rows)) if bad_rows else np.array([], dtype=np.int64)
         totals = combined_results(results)
         if late:
@@ -555,8 +562,11 @@ def _process(
             # nothing is loaded, and nothing vanishes: the bad rows are quarantined with their
             # failures for the department's feedback, the valid ones held back beside them until
             # the corrected delivery (which resolves both by key)
-            held_back = _hold_back(conn, dataset, batch_id, landing, np.concatenate(staged_rows), now, crosswalk)
+            held_back = _hold_back(conn, dataset, batch_id, landing, now, crosswalk)
             run_sql(conn, f"merge/{dataset.name}/clear_stage.sql", {"batch_id": batch_id})
+            # serialised like a load: a concurrent batch that resolves quarantine rows sees these
+            # (or none of them) exactly as one loaded after (or before) this one would
+            lock_merge(conn, dataset.name)
             summary = BatchSummary(batch_id, dataset.name, extracted, 0, len(bad) + held_back, duplicates,
                                    "rejected", reason)
             _record_results(conn, dataset, batch_id, totals, now)
@@ -605,12 +615,14 @@ def _each_row(conn: Connection, relative_path: str, params: list[dict]) -> int:
     return result.rowcount if result.rowcount is not None and result.rowcount >= 0 else 0
 
 
-def _hold_back(conn: Connection, dataset: Dataset, batch_id: str, landing: str, staged: np.ndarray,
-               now: dt.datetime, crosswalk: _Crosswalk) -> int:
-    """Quarantine the valid rows of a rejected batch, held back beside its bad ones; returns how many."""
+def _hold_back(conn: Connection, dataset: Dataset, batch_id: str, landing: str, now: dt.datetime,
+               crosswalk: _Crosswalk) -> int:
+    """Quarantine the valid rows of a rejected batch (those in the stage), held back beside its
+    bad ones; returns how many."""
     held = 0
+    staged = query_df(conn, f"merge/{dataset.name}/staged_rows.sql", {"batch_id": batch_id})["source_row"].to_numpy()
     for raw in _landed_rows_among(landing, staged):
-        raw = raw.astype({c: object for c in raw.columns if c != "source_row"}).fillna("")
+        raw = _as_text(raw)
         rows = standardize(dataset, raw).rows
         if dataset.name == "registration":
             _resolve_legacy_codes(crosswalk, rows)  # the key as it was checked

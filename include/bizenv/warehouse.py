@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
+import os
 import re
 import time
 from collections.abc import Iterator, Mapping
@@ -42,10 +43,29 @@ def make_engine(url: str) -> Engine:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
-    engine = create_engine(parsed, future=True)
+    options = {}
+    if parsed.drivername.startswith("duckdb"):
+        # the embedded warehouse works inside the process that loads or computes: its memory is
+        # that process's, bounded here (DuckDB's own default is 80 % of the machine's), beyond
+        # which its joins and sorts spill to a temporary directory beside the file
+        options["connect_args"] = {"config": {"memory_limit": duckdb_memory_limit()}}
+    engine = create_engine(parsed, future=True, **options)
     if duckdb_file:
         _wait_for_duckdb_file(engine, str(parsed.database), duckdb_lock_wait_seconds())
     return engine
+
+
+DUCKDB_MEMORY_LIMIT_ENV = "BIZENV_DUCKDB_MEMORY_LIMIT"
+DEFAULT_DUCKDB_MEMORY_LIMIT = "1GB"
+
+
+def duckdb_memory_limit() -> str:
+    """The embedded warehouse's memory limit (BIZENV_DUCKDB_MEMORY_LIMIT, DuckDB's notation:
+    512MB, 2GB)."""
+    value = os.environ.get(DUCKDB_MEMORY_LIMIT_ENV, "").strip() or DEFAULT_DUCKDB_MEMORY_LIMIT
+    if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", value, re.IGNORECASE):
+        raise ValueError(f"{DUCKDB_MEMORY_LIMIT_ENV}={value!r} is not a size such as 512MB or 2GB")
+    return value
 
 
 def duckdb_lock_wait_seconds() -> float:

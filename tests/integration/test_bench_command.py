@@ -28,7 +28,8 @@ from conftest import POSTGRES_ADMIN_URL
 @pytest.mark.postgres
 def test_bench_times_every_stage_on_the_simulated_rows(tmp_path, capsys):
     figures_file = tmp_path / "bench.json"
-    assert main(["bench", "--entities", "300", "--postgres", POSTGRES_ADMIN_URL, "--json", str(figures_file)]) == 0
+    assert main(["bench", "--entities", "300", "--postgres", POSTGRES_ADMIN_URL, "--json", str(figures_file),
+                 "--memory-rows", "5000,300"]) == 0
     printed = capsys.readouterr().out
     figures = json.loads(figures_file.read_text(encoding="utf-8"))
 
@@ -67,6 +68,18 @@ def test_bench_times_every_stage_on_the_simulated_rows(tmp_path, capsys):
         assert figures[ratio] > 0
         assert figures[ratio] == pytest.approx(baselines[name]["seconds"] / ours, rel=0.01)
         assert f"{ratio}=" in printed
+
+    # the memory runs: tax-filing files of exactly the sizes asked (more rows than simulated: the
+    # filings over again, numbered anew), each ingested whole into a new warehouse
+    memory = figures["memory"]
+    assert memory["dataset"] == "tax_filing" and memory["chunk_rows"] == 100_000
+    for kind in ("duckdb", "postgresql"):
+        runs = memory["warehouses"][kind]["runs"]
+        assert set(runs) == {"300", "5000"}, kind
+        assert all(runs[n]["rows"] == int(n) and runs[n]["peak_rss_mb"] > 0 for n in runs), kind
+        assert memory["warehouses"][kind]["peak_growth"] == pytest.approx(
+            runs["5000"]["peak_rss_mb"] / runs["300"]["peak_rss_mb"], rel=0.01)
+    assert "peak RSS" in printed and "from 300 to 5,000 rows" in printed
 
 
 def test_a_measured_child_reports_its_own_peak_memory_not_the_parents(tmp_path):

@@ -368,8 +368,44 @@ def measure_baselines(admin_url: str, path: Path, work: Path) -> dict:
     return baselines
 
 
+def measure_memory(sizes: list[int], tax_file: Path, postgres: str, work: Path) -> dict:
+    """`bizenv ingest-file tax_filing` of a file of each size in `sizes` into a new warehouse of
+    each kind: the whole command's seconds and peak RSS, and how much the peak grows from the
+    smallest file to the largest (the ingest reads, checks and stages a chunk at a time)."""
+    logs = work / "logs" / "memory"
+    files = {}
+    for rows in sizes:
+        files[rows] = work / "files" / f"tax_filing-{rows}.csv"
+        run_measured(f"memory-file-{rows}", _child("tax_rows", "--path", str(tax_file), "--rows", str(rows),
+                                                   "--out", str(files[rows])), dict(os.environ), logs)
+    kinds = ["duckdb", *(["postgresql"] if postgres else [])]
+    memory: dict = {"dataset": "tax_filing", "chunk_rows": None, "warehouses": {}}
+    from bizenv.settings import chunk_rows
+
+    memory["chunk_rows"] = chunk_rows()
+    for kind in kinds:
+        measured = {}
+        for rows in sizes:
+            with ExitStack() as stack:
+                url = (f"duckdb:///{work / f'memory-{rows}' / 'warehouse.duckdb'}" if kind == "duckdb"
+                       else stack.enter_context(scratch_postgres(postgres, f"memory{rows}")))
+                env = _environment(work / f"memory-{kind}-{rows}", url)
+                _upgrade(env)
+                seconds, rss, out = run_measured(f"memory-{kind}-{rows}",
+                                                 [*_bizenv(), "ingest-file", "tax_filing", str(files[rows])], env, logs)
+            summary = _last_json(out, f"memory {kind} {rows}")
+            if summary.get("extracted") != rows or summary.get("status") != "loaded":
+                raise RuntimeError(f"bench memory {kind} {rows}: {summary}")
+            measured[str(rows)] = figure(rows, seconds, rss)
+            _print_stage(f"{kind} tax_filing {rows:,}", measured[str(rows)])
+        peaks = [measured[str(rows)]["peak_rss_mb"] for rows in sizes]
+        memory["warehouses"][kind] = {"runs": measured, "peak_growth": round(peaks[-1] / peaks[0], 3)}
+        _print(f"  {kind}: peak RSS {peaks[-1] / peaks[0]:.2f}x from {sizes[0]:,} to {sizes[-1]:,} rows")
+    return memory
+
+
 def run_bench(entities: int, months: int, month: str, postgres: str, json_path: Path | None,
-              argv: list[str] | None = None, stage_timeout: int = 0) -> dict:
+              argv: list[str] | None = None, stage_timeout: int = 0, memory_rows: list[int] | None = None) -> dict:
     if entities < 1 or months < 1:
         raise ValueError("bench: --entities and --months must be at least 1")
     first, last = _months(month, months)
@@ -418,6 +454,10 @@ def run_bench(entities: int, months: int, month: str, postgres: str, json_path: 
                        f"{other['in_process_seconds']:.2f} s, of which outside the five stages "
                        f"{other['other_seconds']:.2f} s)")
 
+            if memory_rows:
+                _print(f"memory: bizenv ingest-file tax_filing, {', '.join(f'{n:,}' for n in memory_rows)} rows, "
+                       "each into a new warehouse:")
+                result["memory"] = measure_memory(sorted(memory_rows), files["tax_filing"], postgres, work)
             result["ratio_vs_to_sql"] = result["ratio_vs_copy"] = None
             if postgres:
                 baselines = result["baselines"]
@@ -599,9 +639,31 @@ def child_copy(url: str, path: Path) -> None:
     print(json.dumps({"rows": rows}))
 
 
+def child_tax_rows(path: Path, rows: int, out: Path) -> None:
+    """A tax-filing file of exactly `rows` rows, as the department sends it (UTF-8 with BOM): the
+    simulated file's rows over again, each repetition's filings numbered anew (a new filing,
+    not a repeat of one), written a chunk at a time."""
+    import pandas as pd
+
+    written, repetition = 0, 0
+    with out.open("w", encoding="utf-8-sig", newline="") as handle:
+        while written < rows:
+            for chunk in pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", chunksize=100_000):
+                chunk = chunk.head(rows - written)
+                if repetition:
+                    chunk[chunk.columns[0]] = chunk[chunk.columns[0]] + f"R{repetition}"
+                chunk.to_csv(handle, index=False, header=written == 0)
+                written += len(chunk)
+                if written >= rows:
+                    break
+            repetition += 1
+    print(json.dumps({"rows": written}))
+
+
 def _child_main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m bizenv.simulator.bench --child")
-    parser.add_argument("name", choices=("simulate", "imports", "breakdown", "to_sql", "copy"))
+    parser.add_argument("name", choices=("simulate", "imports", "breakdown", "to_sql", "copy", "tax_rows"))
+    parser.add_argument("--rows", type=int)
     parser.add_argument("--entities", type=int)
     parser.add_argument("--first")
     parser.add_argument("--last")
@@ -617,6 +679,8 @@ def _child_main(argv: list[str]) -> None:
         child_breakdown(args.path)
     elif args.name == "to_sql":
         child_to_sql(args.url, args.path)
+    elif args.name == "tax_rows":
+        child_tax_rows(args.path, args.rows, args.out)
     else:
         child_copy(args.url, args.path)
 
