@@ -397,7 +397,7 @@ def measure_memory(sizes: list[int], tax_file: Path, postgres: str, work: Path) 
             if summary.get("extracted") != rows or summary.get("status") != "loaded":
                 raise RuntimeError(f"bench memory {kind} {rows}: {summary}")
             measured[str(rows)] = figure(rows, seconds, rss)
-            _print_stage(f"{kind} tax_filing {rows:,}", measured[str(rows)])
+            _print_stage(f"{kind[:8]} tax {rows:,}", measured[str(rows)])
         peaks = [measured[str(rows)]["peak_rss_mb"] for rows in sizes]
         memory["warehouses"][kind] = {"runs": measured, "peak_growth": round(peaks[-1] / peaks[0], 3)}
         _print(f"  {kind}: peak RSS {peaks[-1] / peaks[0]:.2f}x from {sizes[0]:,} to {sizes[-1]:,} rows")
