@@ -53,6 +53,11 @@ def row_hashes(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 MERGED_RUN_ROWS = 1 << 18
 
 
+def _repeated_within(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Which (first, second) pairs repeat one higher up in the same arrays."""
+    return pd.DataFrame({"first": first, "second": second}).duplicated(keep="first").to_numpy()
+
+
 class _Runs:
     """Sorted runs of (first hash, second hash[, payload])."""
 
@@ -104,7 +109,7 @@ class SeenRows:
     def repeated(self, rows: pd.DataFrame) -> np.ndarray:
         first, second = row_hashes(rows)
         earlier, _ = self._runs.find(first, second)
-        within = pd.DataFrame({"first": first, "second": second}).duplicated(keep="first").to_numpy()
+        within = _repeated_within(first, second)
         repeated = earlier | within
         new = ~repeated
         self._runs.add(first[new], second[new])
@@ -132,6 +137,6 @@ class KeyClaims:
         first, second = row_hashes(rows[self.columns])
         source_rows = rows["source_row"].to_numpy(np.int64)
         earlier, earlier_rows = self._runs.find(first, second)
-        unclaimed = ~earlier & ~pd.DataFrame({"first": first, "second": second}).duplicated().to_numpy()
+        unclaimed = ~earlier & ~_repeated_within(first, second)
         self._runs.add(first[unclaimed], second[unclaimed], source_rows[unclaimed])
         return source_rows[earlier], np.unique(earlier_rows[earlier]).astype(np.int64)

@@ -33,6 +33,7 @@ from bizenv.pii import verified_pii_key
 from bizenv.reasons import BATCH_REJECTED_RULE, describe, field_header
 from bizenv.settings import Settings, chunk_rows
 from bizenv.sources.files import BatchRejected, file_checksum, iter_department_file
+from bizenv.sources.frames import latest_change
 from bizenv.standardize import FAILURE_COLUMNS, code_checks, hide_resident_ids, protect_personal_ids, standardize
 from bizenv.timeutil import utc_now
 from bizenv.validate import combined_results, key_uniqueness_rule, publish_data_docs, run_suite
@@ -297,8 +298,6 @@ def land_batch(
         for raw in source_chunks:
             reading_source = False
             if watermark_column is not None and len(raw):
-                from bizenv.sources.frames import latest_change
-
                 mark = latest_change(raw[watermark_column])
                 latest = mark if latest is None or (mark is not None and mark > latest) else latest
             writer.write(hide_resident_ids(dataset, raw))
@@ -473,11 +472,17 @@ def _key_conflicts(dataset: Dataset, rows: pd.DataFrame, source_rows: np.ndarray
                          "value": chosen[columns[0]].astype("string").fillna("").to_numpy()})
 
 
+def _is_key_rule(dataset: Dataset, results: pd.DataFrame) -> pd.Series:
+    """Which of `results` (RESULT_COLUMNS) is the suite's key-uniqueness rule."""
+    rule, columns = key_uniqueness_rule(dataset.name)
+    return (results["rule"] == rule) & (results["column_name"] == "+".join(columns))
+
+
 def _with_key_failures(dataset: Dataset, results: pd.DataFrame, failures: pd.DataFrame) -> pd.DataFrame:
     """A chunk's result for the key rule counting its rows that conflict with earlier chunks too."""
-    rule, columns = key_uniqueness_rule(dataset.name)
+    rule, _ = key_uniqueness_rule(dataset.name)
     failing = failures.loc[failures["rule"] == rule, "source_row"].nunique()
-    chosen = (results["rule"] == rule) & (results["column_name"] == "+".join(columns))
+    chosen = _is_key_rule(dataset, results)
     return results.assign(unexpected_count=results["unexpected_count"].where(~chosen, failing),
                           success=results["success"].where(~chosen, failing == 0))
 
@@ -485,8 +490,7 @@ def _with_key_failures(dataset: Dataset, results: pd.DataFrame, failures: pd.Dat
 def _with_late_key_failures(dataset: Dataset, totals: pd.DataFrame, rows: int) -> pd.DataFrame:
     """The batch's result for the key rule counting rows of earlier chunks a later chunk's row
     conflicted with (their own chunk had counted them as passing)."""
-    rule, columns = key_uniqueness_rule(dataset.name)
-    chosen = (totals["rule"] == rule) & (totals["column_name"] == "+".join(columns))
+    chosen = _is_key_rule(dataset, totals)
     return totals.assign(unexpected_count=totals["unexpected_count"] + chosen.astype(int) * rows,
                          success=totals["success"] & ~chosen)
 

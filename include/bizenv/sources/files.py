@@ -23,7 +23,7 @@ import logging
 import re
 import unicodedata
 import zipfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,12 +90,13 @@ class ColumnPlan:
     dataset: Dataset
     positions: Mapping[str, int]  # dataset column -> position among the delivered fields
 
-    def pandas_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """A whole `frame` (the delivered fields in their order) under the dataset's column names."""
+    def pandas_frame(self, frame: pd.DataFrame, first_row: int = 2) -> pd.DataFrame:
+        """`frame` (the delivered fields in their order) under the dataset's column names, its
+        rows numbered from `first_row` (2: a whole batch, the header being row 1)."""
         out = pd.DataFrame(index=frame.index)
         for column in self.dataset.column_names:
             out[column] = frame.iloc[:, self.positions[column]].astype(str) if column in self.positions else ""
-        out["source_row"] = range(2, len(out) + 2)
+        out["source_row"] = range(first_row, len(out) + first_row)
         return out.reset_index(drop=True)
 
     def arrow_frame(self, field_at: Callable[[int], pa.Array | pa.ChunkedArray], rows: int,
@@ -129,20 +130,29 @@ def resolve_columns(labels: Sequence[object], dataset: Dataset, origin: str,
         if column is None:
             unmapped.append(as_delivered)
         elif column in chosen:
-            raise BatchRejected(
-                f"{origin}: headers {chosen[column]!r} and {as_delivered!r} both name column "
-                f"{dataset.column(column).header_zh}({column}); deliver one of them")
+            raise named_twice(dataset, origin, column, chosen[column], as_delivered)
         else:
             chosen[column] = as_delivered
             positions[column] = position
     if unmapped:
         log.warning("%s: columns outside the %s contract are not loaded: %s", origin, dataset.name,
                     ", ".join(_shown_header(h) for h in unmapped))
-    missing = [c for c in dataset.required if c not in chosen]
+    refuse_missing_columns(dataset, origin, chosen)
+    return ColumnPlan(dataset, positions)
+
+
+def named_twice(dataset: Dataset, origin: str, column: str, first: str, second: str) -> BatchRejected:
+    """Two delivered fields naming one column: which holds the department's value is unknowable."""
+    return BatchRejected(f"{origin}: headers {first!r} and {second!r} both name column "
+                         f"{dataset.column(column).header_zh}({column}); deliver one of them")
+
+
+def refuse_missing_columns(dataset: Dataset, origin: str, delivered: Collection[str]) -> None:
+    """BatchRejected naming the required columns not among `delivered`, if any."""
+    missing = [c for c in dataset.required if c not in delivered]
     if missing:
         described = ", ".join(f"{dataset.column(c).header_zh}({c})" for c in missing)
         raise BatchRejected(f"{origin}: missing required column(s) {described}")
-    return ColumnPlan(dataset, positions)
 
 
 def map_columns(frame: pd.DataFrame, dataset: Dataset, origin: str,

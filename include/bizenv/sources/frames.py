@@ -8,14 +8,20 @@ import datetime as dt
 import decimal
 import json
 import logging
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import pandas as pd
 
 from bizenv.datasets import Dataset
-from bizenv.sources.files import BatchRejected, _header_key, map_columns
+from bizenv.sources.files import (
+    ColumnPlan,
+    _header_key,
+    _shown_header,
+    map_columns,
+    named_twice,
+    refuse_missing_columns,
+)
 from bizenv.standardize import LOCAL_TIMEZONE, latest_plausible_change, parse_timestamps
 
 log = logging.getLogger(__name__)
@@ -105,12 +111,8 @@ class DatasetChunks:
         plus `source_row`."""
         positions = self._resolve([str(field) for field in frame.columns])
         if not self.fields_vary:
-            self._require_columns()
-        frame = frame.reset_index(drop=True)
-        out = pd.DataFrame(index=frame.index)
-        for column in self.dataset.column_names:
-            out[column] = frame.iloc[:, positions[column]].astype(str) if column in positions else ""
-        out["source_row"] = range(self.rows + 2, self.rows + 2 + len(out))
+            refuse_missing_columns(self.dataset, self.origin, self._delivering)
+        out = ColumnPlan(self.dataset, positions).pandas_frame(frame.reset_index(drop=True), self.rows + 2)
         self.rows += len(out)
         return out
 
@@ -118,7 +120,7 @@ class DatasetChunks:
         """After the last chunk: refuse an extraction with rows but without a required column.
         (Without rows nothing is landed, and nothing is refused: as with a whole empty frame.)"""
         if self.rows:
-            self._require_columns()
+            refuse_missing_columns(self.dataset, self.origin, self._delivering)
 
     def _resolve(self, fields: list[str]) -> dict[str, int]:
         """Dataset column -> its position among `fields`, for the columns they deliver."""
@@ -133,25 +135,12 @@ class DatasetChunks:
                 continue
             earlier = self._delivering.setdefault(column, field)
             if earlier != field or column in positions:
-                raise BatchRejected(
-                    f"{self.origin}: headers {earlier!r} and {field!r} both name column "
-                    f"{self.dataset.column(column).header_zh}({column}); deliver one of them")
+                raise named_twice(self.dataset, self.origin, column, earlier, field)
             positions[column] = position
         if unmapped:
             log.warning("%s: columns outside the %s contract are not loaded: %s", self.origin, self.dataset.name,
-                        ", ".join(_shown_field(field) for field in unmapped))
+                        ", ".join(_shown_header(field) for field in unmapped))
         return positions
-
-    def _require_columns(self) -> None:
-        missing = [c for c in self.dataset.required if c not in self._delivering]
-        if missing:
-            described = ", ".join(f"{self.dataset.column(c).header_zh}({c})" for c in missing)
-            raise BatchRejected(f"{self.origin}: missing required column(s) {described}")
-
-
-def _shown_field(field: str) -> str:
-    """A field name as logged: a department may key fields by a resident ID."""
-    return re.sub(r"\d", "*", field) if len(re.findall(r"\d", field)) >= 15 else field
 
 
 def latest_change(values: pd.Series, now: dt.datetime | None = None) -> dt.datetime | None:
