@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum
 MONTH ?= 2024-06
 FAST_BUDGET_SECONDS ?= 60
 
-.PHONY: install browser demo test test-fast lint bench bench-stages lock clean
+.PHONY: install browser demo test test-fast lint bench bench-stages bench-province lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,12 @@ test-fast: install
 # stage still running after 5 minutes is killed and recorded as timed out)
 bench: install
 	$(BIN)/bizenv bench --entities 100000 --stage-timeout 300 --memory-rows 200000,2000000 --json var/bench/bench-100000.json
+
+# the province-size month on the production topology: 1M entities, the four department ingests
+# triggered at once on two Celery workers (PostgreSQL metadata and warehouse, Redis broker; scratch
+# databases of its own from BIZENV_TEST_POSTGRES_URL / BIZENV_TEST_REDIS_URL); docs/performance.md
+bench-province: install
+	$(BIN)/python tests/integration/province_run.py --entities 1000000 --json var/bench/province-1000000.json
 
 # the warm in-process timings of standardize + validate and of the merge (docs/benchmarks.md)
 bench-stages: install

@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Engine, text
 
 from bizenv import codes
 from bizenv.batches import claim_batch, fail_stale_batches
-from bizenv.chunks import KeyClaims, SeenRows
+from bizenv.chunks import KeyClaims, SeenRows, release_chunk_memory
 from bizenv.datasets import PERSONAL_ID_COLUMNS, Dataset, get_dataset
 from bizenv.history import next_change_time
 from bizenv.landing import LandingWriter, iter_landed_batch
@@ -546,6 +546,12 @@ def _process(
             good = checked.rows[~checked.rows["source_row"].isin(chunk_bad)]
             bulk_insert(conn, f"ops.stage_{dataset.name}", _stage_frame(dataset, batch_id, good, pii_key))
             staged_count += len(good)
+            del checked, good, raw
+            release_chunk_memory()
+        # every chunk is in: the batch-wide bookkeeping (bizenv.chunks) is done with, and would
+        # otherwise sit under the Data Docs rendering and the merge, the next peaks
+        del seen, claims
+        release_chunk_memory()
         if late:
             late_rows = np.unique(np.concatenate(late))
             withdrawn = _requarantine(conn, dataset, batch_id, landing, late_rows, now, crosswalk, tally)

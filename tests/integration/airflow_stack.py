@@ -3,7 +3,8 @@ CeleryExecutor, with `api-server`, `scheduler`, `dag-processor` and a `celery wo
 subprocesses (the processes docker-compose.yaml runs), each in its own process group and with a
 log file whose tail goes into every failure message.
 
-Used by test_celery_topology.py and test_backfill.py. PostgreSQL (the `postgres_database`
+Used by test_celery_topology.py, test_backfill.py and province_run.py (which starts two celery
+workers of one task each side by side, named with `-H`). PostgreSQL (the `postgres_database`
 fixture of conftest.py) and Redis (BIZENV_TEST_REDIS_URL, host and port) are required: when
 unreachable the tests fail, they never skip.
 
@@ -83,9 +84,9 @@ def api_server_up(port: int) -> bool:
         return False
 
 
-def redis_url(db: int) -> str:
+def redis_url(db: int, base_url: str | None = None) -> str:
     # The database is the URL's path: redis-py lets a URL's /N win over a db= argument.
-    return urlsplit(REDIS_URL)._replace(path=f"/{db}", query="").geturl()
+    return urlsplit(base_url or REDIS_URL)._replace(path=f"/{db}", query="").geturl()
 
 
 def shown_url(url: str) -> str:
@@ -104,13 +105,16 @@ def redis_client(url: str) -> redis.Redis:
 
 
 @contextmanager
-def claimed_redis_database(candidates: Iterable[int] | None = None) -> Iterator[str]:
+def claimed_redis_database(candidates: Iterable[int] | None = None, base_url: str | None = None) -> Iterator[str]:
     """The URL of a Redis database no other test run uses, empty before and after the block.
 
     A database is taken with SET NX on its claim key (with expiry), so two runs at once never get
     the same one; it is used only when it is empty or a test run's leftover (holds REDIS_MARKER).
+    The claims live in the database of `base_url` (default BIZENV_TEST_REDIS_URL), which is never
+    handed out.
     """
-    claims = redis_client(REDIS_URL)
+    base_url = base_url or REDIS_URL
+    claims = redis_client(base_url)
     base_db = claims.connection_pool.connection_kwargs.get("db", 0)
     try:
         count = int(claims.config_get("databases")["databases"])
@@ -122,7 +126,7 @@ def claimed_redis_database(candidates: Iterable[int] | None = None) -> Iterator[
             key = f"{REDIS_CLAIM_PREFIX}{db}"
             if db == base_db or not claims.set(key, token, nx=True, ex=REDIS_CLAIM_SECONDS):
                 continue
-            url = redis_url(db)
+            url = redis_url(db, base_url)
             client = redis.Redis.from_url(url, socket_connect_timeout=5)
             try:
                 if client.connection_pool.connection_kwargs.get("db") != db:
@@ -139,7 +143,7 @@ def claimed_redis_database(candidates: Iterable[int] | None = None) -> Iterator[
             finally:
                 client.close()
                 claims.eval(_RELEASE_CLAIM, 1, key, token)
-        pytest.fail(f"no free Redis database on {shown_url(REDIS_URL)}: every database but {base_db} is claimed "
+        pytest.fail(f"no free Redis database on {shown_url(base_url)}: every database but {base_db} is claimed "
                     f"by another test run ({REDIS_CLAIM_PREFIX}N keys) or holds data of its own")
     finally:
         claims.close()
@@ -221,20 +225,39 @@ class Topology:
                                  f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}\n{self.logs()}")
         return result
 
-    def start(self, name: str, *args: str) -> None:
+    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> None:
         log = (self.log_dir / f"{name}.log").open("wb")
         self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "airflow", *args], env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            [sys.executable, "-m", "airflow", *args], env={**self.env, **(env or {})}, stdout=log,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
         log.close()
 
-    def start_components(self, api_port: int) -> None:
-        """api-server, scheduler, dag-processor and a celery worker, as docker-compose.yaml runs them."""
+    def start_components(self, api_port: int, celery_workers: int = 1, worker_concurrency: int = 2) -> None:
+        """api-server, scheduler, dag-processor and `celery_workers` celery workers, as
+        docker-compose.yaml runs them. One worker is `celery-worker`; several are `celery-worker-1`,
+        `celery-worker-2`, ..., each with its Celery hostname (`-H celery-worker-N@<host>`: two
+        workers of one name on one broker refuse to start) and its own log-server port, as
+        workers on separate machines have."""
         self.start("api-server", "api-server", "--host", "127.0.0.1", "--port", str(api_port), "--workers", "1")
         self.start("scheduler", "scheduler")
         self.start("dag-processor", "dag-processor")
-        self.start("celery-worker", "celery", "worker", "--concurrency", "2")
+        if celery_workers == 1:
+            self.start("celery-worker", "celery", "worker", "--concurrency", str(worker_concurrency))
+            return
+        taken = {api_port, int(self.env.get("AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT", 0))}
+        for number in range(1, celery_workers + 1):
+            name = f"celery-worker-{number}"
+            port = free_port(avoid=frozenset(taken))
+            taken.add(port)
+            self.start(name, "celery", "worker", "--concurrency", str(worker_concurrency),
+                       "--celery-hostname", f"{name}@{socket.gethostname()}",
+                       env={"AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(port)})
+
+    @property
+    def celery_workers(self) -> list[str]:
+        """Names (and log names) of the started celery workers."""
+        return [name for name in self.processes if name.startswith("celery-worker")]
 
     def check_alive(self) -> None:
         dead = {name: p.returncode for name, p in self.processes.items() if p.poll() is not None}
@@ -283,7 +306,7 @@ def wait_for(what: str, probe: Callable[[], T], timeout: float, topology: Topolo
 
 def wait_until_ready(topology: Topology, metadata: Engine, api_port: int, dag_ids: list[str]) -> None:
     """Block until the dag-processor has parsed `dag_ids` (any import error fails at once), the
-    api-server listens and the celery worker is ready."""
+    api-server listens and every celery worker is ready."""
 
     def dags_parsed() -> bool:
         with metadata.connect() as conn:
@@ -296,5 +319,6 @@ def wait_until_ready(topology: Topology, metadata: Engine, api_port: int, dag_id
 
     wait_for(f"the dag-processor to parse {', '.join(dag_ids)}", dags_parsed, STARTUP_TIMEOUT, topology)
     wait_for("the api-server to listen", lambda: api_server_up(api_port), STARTUP_TIMEOUT, topology)
-    wait_for("the celery worker to be ready", lambda: " ready." in topology.log("celery-worker"),
-             STARTUP_TIMEOUT, topology)
+    for worker in topology.celery_workers:
+        wait_for(f"the {worker} to be ready", lambda worker=worker: " ready." in topology.log(worker),
+                 STARTUP_TIMEOUT, topology)

@@ -36,7 +36,7 @@ def test_quarantine_second_key_migration_keeps_rows(warehouse_settings, tmp_path
     assert (first.loaded, first.quarantined) == (1, 1)
 
     assert downgrade(warehouse_settings, "0006") == "0006"
-    assert upgrade(warehouse_settings) == "0013"
+    assert upgrade(warehouse_settings) == "0014"
     rows = quarantined(warehouse_settings)
     assert rows.index.tolist() == [3] and rows.loc[3, "status"] == "open"
     assert rows.loc[3, "batch_id"] == first.batch_id and rows.loc[3, "record_key"] == bad_check

@@ -45,7 +45,7 @@ def test_a_warehouse_at_0001_with_data_upgrades_to_head_with_every_view(warehous
     finally:
         engine.dispose()
 
-    assert upgrade(warehouse_settings) == "0013"
+    assert upgrade(warehouse_settings) == "0014"
     assert _rows(warehouse_settings, "select batch_id, status from ops.batch") == [("b1", "loaded")]
     assert _rows(warehouse_settings, "select uscc, name from core.market_entity") == [
         ("91152921MA0M00011X", "驼峰科技有限公司")]

@@ -4,40 +4,53 @@
 -- one is current. a staged (uscc, updated_at) is unique: validation quarantines conflicting
 -- duplicates (expectations/registration.json, conflicting_duplicate, critical) and ingest drops
 -- exact ones; should one slip through, the primary key fails the batch rather than pick one.
+-- the starts of the batch and of the versions core holds for its entities are ordered once per
+-- entity (one sort, no range join): the next start is the new version's end, and a staged start
+-- core already holds follows that version (`known` first) and is not written again.
 insert into core.market_entity (
     uscc, valid_from, valid_to, is_current, name, name_key, entity_type, region_code,
     industry_code, status, status_date, established_date, legal_rep_name, legal_rep_id_hash,
     legal_rep_id_masked, batch_id, changed_at
 )
-with new_versions as (
-    select s.*
+with batch_starts as (
+    select s.uscc, s.updated_at as valid_from, 0 as known
     from ops.stage_registration as s
     where s.batch_id = :batch_id
-        and not exists (
+),
+held_starts as (
+    select m.uscc, m.valid_from, 1 as known
+    from core.market_entity as m
+    where exists (
             select 1
-            from core.market_entity as m
-            where m.uscc = s.uscc
-                and m.valid_from = s.updated_at
+            from batch_starts as b
+            where b.uscc = m.uscc
         )
 ),
-later_starts as (
-    select s.uscc, s.updated_at as valid_from
-    from ops.stage_registration as s
-    where s.batch_id = :batch_id
+starts as (
+    select * from batch_starts
     union all
-    select m.uscc, m.valid_from
-    from core.market_entity as m
-    where m.uscc in (select v.uscc from new_versions as v)
+    select * from held_starts
 ),
-bounds as (
-    select v.uscc, v.updated_at, min(l.valid_from) as valid_to
-    from new_versions as v
-    inner join later_starts as l on l.uscc = v.uscc and l.valid_from > v.updated_at
-    group by v.uscc, v.updated_at
+ordered as (
+    select
+        st.uscc,
+        st.valid_from,
+        st.known,
+        lag(st.valid_from) over entity_starts as previous_from,
+        lead(st.valid_from) over entity_starts as next_from
+    from starts as st
+    window entity_starts as (partition by st.uscc order by st.valid_from asc, st.known desc)
+),
+new_versions as (
+    select o.uscc, o.valid_from, o.next_from as valid_to
+    from ordered as o
+    where o.known = 0
+        and (o.previous_from is null or o.previous_from <> o.valid_from)
 )
 select
-    v.uscc, v.updated_at, b.valid_to, b.valid_to is null, v.name, v.name_key, v.entity_type,
-    v.region_code, v.industry_code, v.status, v.status_date, v.established_date, v.legal_rep_name,
-    v.legal_rep_id_hash, v.legal_rep_id_masked, v.batch_id, cast(:changed_at as timestamp)
+    v.uscc, v.valid_from, v.valid_to, v.valid_to is null, s.name, s.name_key, s.entity_type,
+    s.region_code, s.industry_code, s.status, s.status_date, s.established_date, s.legal_rep_name,
+    s.legal_rep_id_hash, s.legal_rep_id_masked, s.batch_id, cast(:changed_at as timestamp)
 from new_versions as v
-left join bounds as b on b.uscc = v.uscc and b.updated_at = v.updated_at
+inner join ops.stage_registration as s
+    on s.batch_id = :batch_id and s.uscc = v.uscc and s.updated_at = v.valid_from
