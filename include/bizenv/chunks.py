@@ -6,8 +6,9 @@ one; the key claims a row number too), never the rows: memory grows by 12 (16) b
 however wide the rows are. Two different rows of a 10-million-row batch look alike with
 probability about 10^-15. The hashes are kept as sorted runs, merged like a log-structured tree
 up to 262,144 rows a run, and a chunk is looked up in each run by binary search. Runs of 131,072
-rows and more go to temporary files, so the process holds less than one such run whatever the
-batch's size; each chunk reads the earlier runs back one at a time.
+rows and more go to temporary files, so every run left in memory is smaller than that whatever
+the batch's size; each chunk reads the earlier runs back one at a time. `close()` deletes the
+files.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def row_hashes(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 # temporary copies (a merge copies both runs) than the lookups they save.
 MERGED_RUN_ROWS = 1 << 18
 # A run this big is written to a temporary file and read back, one run at a time, to look a chunk
-# up in it: the process keeps less than one such run in memory however long the batch, and every
+# up in it: every run kept in memory is smaller than this however long the batch, and every
 # chunk reads the runs written before it (12-16 bytes a row from the page cache, a fraction of a
 # second a chunk at ten million rows).
 SPILLED_RUN_ROWS = 1 << 17
@@ -148,6 +149,14 @@ class _Runs:
     def __len__(self) -> int:
         return sum(len(run[0]) for run in self.runs) + sum(rows for _, rows in self.spilled)
 
+    def close(self) -> None:
+        """Forget every run and delete the files now, not when the object is collected: a failed
+        task's traceback keeps it alive, and its process ends without running finalizers."""
+        self.runs, self.spilled = [], []
+        if self._directory is not None:
+            self._directory.cleanup()
+            self._directory = None
+
 
 class SeenRows:
     """Rows already met in this batch: `repeated` marks each row of a chunk that repeats an
@@ -167,6 +176,9 @@ class SeenRows:
 
     def __len__(self) -> int:
         return len(self._runs)
+
+    def close(self) -> None:
+        self._runs.close()
 
 
 class KeyClaims:
@@ -192,6 +204,9 @@ class KeyClaims:
         unclaimed = ~earlier & ~_repeated_within(first, second)
         self._runs.add(first[unclaimed], second[unclaimed], source_rows[unclaimed])
         return source_rows[earlier], np.unique(earlier_rows[earlier]).astype(np.int64)
+
+    def close(self) -> None:
+        self._runs.close()
 
 
 def _glibc_malloc_trim():

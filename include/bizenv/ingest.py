@@ -505,13 +505,29 @@ def _process(
 ) -> BatchSummary:
     """One transaction over the whole batch, its chunks standardized, validated, quarantined
     and staged one at a time; the merge once all are staged (bizenv.chunks: what must still be
-    seen across chunks)."""
+    seen across chunks, whose files go when the batch ends, however it ends)."""
+    _, key_columns = key_uniqueness_rule(dataset.name)
+    seen, claims = SeenRows(), KeyClaims(key_columns)
+    try:
+        return _process_chunks(settings, engine, dataset, raw_chunks, landed, max_bad_share, seen, claims)
+    finally:
+        seen.close()
+        claims.close()
+
+
+def _process_chunks(
+    settings: Settings,
+    engine: Engine,
+    dataset: Dataset,
+    raw_chunks: Iterable[pd.DataFrame],
+    landed: LandedBatch,
+    max_bad_share: float,
+    seen: SeenRows,
+    claims: KeyClaims,
+) -> BatchSummary:
     batch_id, origin, landing = landed.batch_id, landed.origin, landed.landing_path
     now = utc_now()
     pii_key = verified_pii_key(engine, settings)
-    seen = SeenRows()
-    _, key_columns = key_uniqueness_rule(dataset.name)
-    claims = KeyClaims(key_columns)
     extracted = duplicates = unique = staged_count = 0
     bad_rows: list[np.ndarray] = []
     late: list[np.ndarray] = []
@@ -550,7 +566,8 @@ def _process(
             release_chunk_memory()
         # every chunk is in: the batch-wide bookkeeping (bizenv.chunks) is done with, and would
         # otherwise sit under the Data Docs rendering and the merge, the next peaks
-        del seen, claims
+        seen.close()
+        claims.close()
         release_chunk_memory()
         if late:
             late_rows = np.unique(np.concatenate(late))

@@ -95,12 +95,13 @@ def test_chunk_memory_goes_back_to_the_system_on_glibc() -> None:
     release_chunk_memory()
 
 
-def test_big_runs_live_in_files_that_go_with_the_bookkeeping() -> None:
+def test_big_runs_live_in_files_that_close_deletes() -> None:
     seen = SeenRows(merged_run_rows=8, spilled_run_rows=4)
-    frame = pd.DataFrame({"code": pd.array([f"c{n}" for n in range(10)], dtype="string")})
-    assert not seen.repeated(frame).any()
+    frame = pd.DataFrame({"code": pd.array([f"c{n}" for n in range(12)], dtype="string")})
+    assert not seen.repeated(frame.iloc[:10]).any()  # a run of 10 rows: spilled to a file
+    assert not seen.repeated(frame.iloc[10:]).any()  # a run of 2 rows: kept in memory
     directory = Path(seen._runs._directory.name)
-    assert len(list(directory.glob("run-*.npy"))) == 1 and len(seen) == 10
-    assert seen.repeated(frame.iloc[[9, 0, 4]]).all()  # found in the file (0, 4) and in memory (9)
-    del seen
-    assert not directory.exists()
+    assert len(list(directory.glob("run-*.npy"))) == 1 and len(seen._runs.runs) == 1 and len(seen) == 12
+    assert seen.repeated(frame.iloc[[11, 0, 4]]).all()  # found in memory (11) and in the file (0, 4)
+    seen.close()
+    assert not directory.exists() and len(seen) == 0

@@ -1,4 +1,5 @@
-"""Room for in-place updates in the registration tables (PostgreSQL; docs/performance.md, "Merge").
+"""Room for in-place updates in the registration tables (PostgreSQL; docs/benchmarks.md, "2026-12-03,
+heap-only updates and one window for the SCD2 bounds").
 
 A registration merge rewrites rows earlier batches wrote: the changed registration in
 `core.registration`, the version it replaces (`superseded_at`) in `core.registration_version`, and
@@ -6,8 +7,9 @@ the entity version a new state ends (`valid_to`, `is_current`) in `core.market_e
 these columns is indexed, so PostgreSQL can update such a row on its own page without touching any
 index (a heap-only tuple) — but only when the page has room for the new row. At the default
 fillfactor of 100 pages are full and every update also writes an entry into each index of the
-table. Half-full pages hold the updated copy of every row of the page; the space of the old
-copies comes back at the next vacuum. The tables take up to twice the disk for that.
+table. Half-full pages hold the updated copy of every row of the page, as a department's monthly
+full export needs (it re-delivers every entity); the space of the old copies comes back at the
+next vacuum. The tables take up to twice the disk for that.
 
 Tax filings, credit records and real-estate cases are mostly appended, not rewritten: they keep
 full pages. DuckDB has no fillfactor; on DuckDB this revision changes nothing. Pages already
